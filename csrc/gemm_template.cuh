@@ -1,0 +1,155 @@
+// The one CUTLASS template chain behind every generated kernel (kernels/generate.py instantiates it).
+//
+// CUTLASS's SM90 mixed-input collective only sources the narrow operand from registers (RS WGMMA), so the
+// int4 weights must be operand A. We therefore compute the transposed problem
+//     out^T[n, m] = sum_k W^T[n, k] * x^T[k, m]
+// with CUTLASS (M, N, K) = (n, m, k): A = packed weights (K-major int4, reordered, weight_layout.hpp),
+// B = x read in place (x[m, k] row-major is a K-major B), D = out^T column-major, i.e. out row-major.
+// Swapping here rather than letting the collective swap keeps the TMA epilogue (it cannot transpose).
+//
+// Limits inherited from the collective (checked by its can_implement, which the runner always calls):
+//   - A is K-major int4 and B K-major fp16, both 16-byte aligned (k % 32, ldx % 8, n % 8);
+//   - scales (and zeros) are MN-major: s[k / g, n] with n contiguous, exactly the user's layout;
+//   - group_size % tile_k == 0 or group_size == k;
+//   - D's leading dimension ldo % 8 == 0.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include "cute/tensor.hpp"
+#include "cutlass/cutlass.h"
+#include "cutlass/epilogue/collective/collective_builder.hpp"
+#include "cutlass/epilogue/fusion/operations.hpp"
+#include "cutlass/gemm/collective/collective_builder.hpp"
+#include "cutlass/gemm/device/gemm_universal_adapter.h"
+#include "cutlass/gemm/dispatch_policy.hpp"
+#include "cutlass/gemm/kernel/gemm_universal.hpp"
+
+#include "kernel_registry.h"
+#include "weight_layout.hpp"
+
+namespace w4a16 {
+
+template <int TileN, int TileM, int ClusterN, int ClusterM, bool Pingpong, bool Zeros>
+struct Sm90W4A16Gemm {
+  using ElementX = cutlass::half_t;
+  using ElementQ = cutlass::int4b_t;
+  using ElementScale = cutlass::half_t;
+  using ElementOut = cutlass::half_t;
+  using ElementAccumulator = float;
+
+  using TileShape = cute::Shape<cute::Int<TileN>, cute::Int<TileM>, cute::_64>;
+  using ClusterShape = cute::Shape<cute::Int<ClusterN>, cute::Int<ClusterM>, cute::_1>;
+  using KernelSchedule = std::conditional_t<Pingpong, cutlass::gemm::KernelTmaWarpSpecializedPingpong,
+                                            cutlass::gemm::KernelTmaWarpSpecializedCooperative>;
+  using EpilogueSchedule = std::conditional_t<Pingpong, cutlass::epilogue::TmaWarpSpecialized,
+                                              cutlass::epilogue::TmaWarpSpecializedCooperative>;
+
+  // D = alpha * acc + bias[row]; in the swapped problem a row is an output feature n. No C operand (void):
+  // no smem or loads are spent on a source we never have.
+  using Fusion = cutlass::epilogue::fusion::LinCombPerRowBias<ElementOut, float, cutlass::half_t, ElementOut, float>;
+  static constexpr int kAlignOut = 8;  // 16 bytes of fp16
+  using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
+      cutlass::epilogue::collective::EpilogueTileAuto, ElementAccumulator, float,
+      void, cutlass::layout::ColumnMajor, kAlignOut,
+      ElementOut, cutlass::layout::ColumnMajor, kAlignOut,
+      EpilogueSchedule, Fusion>::CollectiveOp;
+
+  using MainloopElementA = std::conditional_t<Zeros, cute::tuple<ElementQ, ElementScale, ElementScale>,
+                                              cute::tuple<ElementQ, ElementScale>>;
+  using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp,
+      MainloopElementA, PackedWeightLayout, 32,            // 32 int4 = 16 bytes
+      ElementX, cutlass::layout::ColumnMajor, 8,           // x[m, k] row-major is a K-major B
+      ElementAccumulator, TileShape, ClusterShape,
+      cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
+          sizeof(typename CollectiveEpilogue::SharedStorage))>,
+      KernelSchedule>::CollectiveOp;
+
+  using Kernel = cutlass::gemm::kernel::GemmUniversal<cute::Shape<int, int, int, int>, CollectiveMainloop,
+                                                      CollectiveEpilogue>;
+  using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
+
+  static typename Gemm::Arguments make_arguments(const w4a16_gemm_args_t& a, int sm_count) {
+    using StrideB = typename Kernel::StrideB;
+    using StrideD = typename Kernel::StrideD;
+    using StrideScale = typename CollectiveMainloop::StrideScale;
+    const int m = static_cast<int>(a.m), n = static_cast<int>(a.n), k = static_cast<int>(a.k);
+    const int n_padded = (n + 15) / 16 * 16;
+    const int scale_k = static_cast<int>(a.k / a.group_size);
+
+    StrideB stride_x = cute::make_stride(static_cast<int64_t>(a.ldx), cute::Int<1>{}, int64_t(0));
+    StrideD stride_out = cute::make_stride(cute::Int<1>{}, static_cast<int64_t>(a.ldo), int64_t(0));
+    StrideScale stride_scale{};
+    cute::get<0>(stride_scale) = cute::Int<1>{};
+    cute::get<1>(stride_scale) = static_cast<int64_t>(n);
+    cute::get<2>(stride_scale) = int64_t(0);
+
+    typename CollectiveMainloop::Arguments mainloop{};
+    mainloop.ptr_A = static_cast<ElementQ const*>(a.packed_weight);
+    mainloop.dA = make_packed_weight_layout(n_padded, k);
+    mainloop.ptr_B = static_cast<ElementX const*>(a.x);
+    mainloop.dB = stride_x;
+    mainloop.ptr_S = static_cast<ElementScale const*>(a.scales);
+    mainloop.dS = stride_scale;
+    mainloop.group_size = static_cast<int>(a.group_size);
+    if constexpr (Zeros) {
+      mainloop.ptr_Z = static_cast<ElementScale const*>(a.zeros);
+    }
+
+    typename CollectiveEpilogue::Arguments epilogue{};
+    epilogue.thread.alpha = a.alpha;
+    epilogue.thread.beta = 0.0f;
+    epilogue.thread.bias_ptr = static_cast<cutlass::half_t const*>(a.bias);
+    epilogue.ptr_C = nullptr;
+    epilogue.dC = stride_out;
+    epilogue.ptr_D = static_cast<ElementOut*>(a.out);
+    epilogue.dD = stride_out;
+
+    cutlass::KernelHardwareInfo hw_info{};
+    hw_info.device_id = 0;  // only used when sm_count is 0, which the runner never passes
+    hw_info.sm_count = sm_count;
+    (void)scale_k;
+    return typename Gemm::Arguments{cutlass::gemm::GemmUniversalMode::kGemm, {n, m, k, 1}, mainloop, epilogue,
+                                    hw_info};
+  }
+
+  static w4a16_status_t can_implement(const w4a16_gemm_args_t& a, int sm_count) {
+    auto arguments = make_arguments(a, sm_count);
+    cutlass::Status st = Gemm::can_implement(arguments);
+    if (st != cutlass::Status::kSuccess) {
+      set_error_message("CUTLASS can_implement refused m=%lld n=%lld k=%lld group_size=%lld: %s",
+                        (long long)a.m, (long long)a.n, (long long)a.k, (long long)a.group_size,
+                        cutlass::cutlassGetStatusString(st));
+      return W4A16_CANNOT_IMPLEMENT;
+    }
+    return W4A16_OK;
+  }
+
+  static size_t workspace_size(const w4a16_gemm_args_t& a, int sm_count) {
+    return Gemm::get_workspace_size(make_arguments(a, sm_count));
+  }
+
+  static w4a16_status_t run(const w4a16_gemm_args_t& a, int sm_count, void* workspace, cudaStream_t stream) {
+    auto arguments = make_arguments(a, sm_count);
+    Gemm gemm;
+    cutlass::Status st = gemm.initialize(arguments, workspace, stream);
+    if (st == cutlass::Status::kSuccess) st = gemm.run(stream);
+    if (st != cutlass::Status::kSuccess) {
+      cudaError_t err = cudaGetLastError();
+      set_error_message("kernel launch failed: %s (%s)", cutlass::cutlassGetStatusString(st),
+                        cudaGetErrorString(err));
+      return err != cudaSuccess || st == cutlass::Status::kErrorInternal ? W4A16_CUDA_ERROR
+                                                                           : W4A16_CANNOT_IMPLEMENT;
+    }
+    return W4A16_OK;
+  }
+};
+
+template <class G>
+constexpr KernelEntry make_kernel_entry(w4a16_config_info_t info) {
+  return KernelEntry{info, &G::can_implement, &G::workspace_size, &G::run};
+}
+
+}  // namespace w4a16

@@ -1,0 +1,25 @@
+// Internal: what each generated instantiation registers with the runner.
+#pragma once
+
+#include <cstddef>
+
+#include "w4a16/w4a16.h"
+
+namespace w4a16 {
+
+struct KernelEntry {
+  w4a16_config_info_t info;
+  // Returns OK or CANNOT_IMPLEMENT; shape/alignment/group rules common to all configs are checked before.
+  w4a16_status_t (*can_implement)(const w4a16_gemm_args_t& args, int sm_count);
+  size_t (*workspace_size)(const w4a16_gemm_args_t& args, int sm_count);
+  w4a16_status_t (*run)(const w4a16_gemm_args_t& args, int sm_count, void* workspace, cudaStream_t stream);
+};
+
+// Defined in the generated registry.cpp: the configs of this build, in kernels/configs.py order.
+extern const KernelEntry* const kKernels[];
+extern const int kNumKernels;
+
+// Thread-local detail for w4a16_last_error_message().
+void set_error_message(const char* fmt, ...);
+
+}  // namespace w4a16

@@ -1,0 +1,279 @@
+// The runner: argument checks shared by every config, config lookup and the default heuristic, launch.
+// It never allocates and never synchronises, so w4a16_gemm can be captured in a CUDA graph.
+#include <atomic>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "heuristic.h"
+#include "kernel_registry.h"
+#include "w4a16/w4a16.h"
+
+namespace w4a16 {
+
+namespace {
+thread_local std::string t_error_message;
+
+struct DeviceProps {
+  int sm_count = 0;
+  int cc_major = 0;
+  int cc_minor = 0;
+  char name[256] = {};
+};
+
+constexpr int kMaxDevices = 64;
+DeviceProps g_props[kMaxDevices];
+std::once_flag g_props_once[kMaxDevices];
+cudaError_t g_props_error[kMaxDevices];
+
+// Device properties are queried once per device: cudaGetDeviceProperties costs tens of microseconds, far
+// more than a decode-sized GEMM.
+cudaError_t device_props(int device, const DeviceProps** out) {
+  if (device < 0 || device >= kMaxDevices) return cudaErrorInvalidDevice;
+  std::call_once(g_props_once[device], [device] {
+    DeviceProps& p = g_props[device];
+    cudaError_t err = cudaDeviceGetAttribute(&p.sm_count, cudaDevAttrMultiProcessorCount, device);
+    if (err == cudaSuccess) err = cudaDeviceGetAttribute(&p.cc_major, cudaDevAttrComputeCapabilityMajor, device);
+    if (err == cudaSuccess) err = cudaDeviceGetAttribute(&p.cc_minor, cudaDevAttrComputeCapabilityMinor, device);
+    if (err == cudaSuccess) {
+      cudaDeviceProp prop;
+      err = cudaGetDeviceProperties(&prop, device);
+      if (err == cudaSuccess) std::snprintf(p.name, sizeof(p.name), "%s", prop.name);
+    }
+    g_props_error[device] = err;
+  });
+  *out = &g_props[device];
+  return g_props_error[device];
+}
+
+w4a16_status_t current_device_props(const DeviceProps** props) {
+  int device = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err == cudaSuccess) err = device_props(device, props);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // clear a sticky-free error such as cudaErrorNoDevice
+    set_error_message("no usable CUDA device: %s", cudaGetErrorString(err));
+    return W4A16_NO_SM90_DEVICE;
+  }
+  if ((*props)->cc_major != 9 || (*props)->cc_minor != 0) {
+    set_error_message("%s has compute capability %d.%d; w4a16-gemm's kernels need an SM90 GPU (H100/H200)",
+                      (*props)->name, (*props)->cc_major, (*props)->cc_minor);
+    return W4A16_NO_SM90_DEVICE;
+  }
+  return W4A16_OK;
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+// Rules every config shares; a failure here is the caller's mistake and gets a precise message.
+// The problem (shape, group size) first: it needs no pointers.
+w4a16_status_t check_problem(const w4a16_gemm_args_t* a) {
+  if (!a) {
+    set_error_message("args is NULL");
+    return W4A16_INVALID_VALUE;
+  }
+  if (a->m < 0 || a->n < 8 || a->n % 8 || a->k < 64 || a->k % 64 || a->m > INT32_MAX || a->n > INT32_MAX ||
+      a->k > INT32_MAX) {
+    set_error_message("unsupported shape m=%lld n=%lld k=%lld: need m >= 0, n a positive multiple of 8, "
+                      "k a positive multiple of 64 (each below 2^31)",
+                      (long long)a->m, (long long)a->n, (long long)a->k);
+    return W4A16_INVALID_SHAPE;
+  }
+  const bool group_ok = (a->group_size == 64 || a->group_size == 128 || a->group_size == a->k) &&
+                        a->group_size > 0 && a->k % a->group_size == 0;
+  if (!group_ok) {
+    set_error_message("group_size=%lld is not supported for k=%lld: use 64, 128 or k (per-column), dividing k",
+                      (long long)a->group_size, (long long)a->k);
+    return W4A16_UNSUPPORTED_GROUP;
+  }
+  return W4A16_OK;
+}
+
+w4a16_status_t check_args(const w4a16_gemm_args_t* a) {
+  if (w4a16_status_t st = check_problem(a)) return st;
+  if (a->m == 0) return W4A16_OK;  // nothing to read or write
+  if (!a->x || !a->packed_weight || !a->scales || !a->out) {
+    set_error_message("x, packed_weight, scales and out must not be NULL");
+    return W4A16_INVALID_VALUE;
+  }
+  if (a->ldx < a->k || a->ldo < a->n) {
+    set_error_message("ldx=%lld must be >= k=%lld and ldo=%lld >= n=%lld", (long long)a->ldx, (long long)a->k,
+                      (long long)a->ldo, (long long)a->n);
+    return W4A16_INVALID_SHAPE;
+  }
+  if (a->ldx % 8 || a->ldo % 8 || !aligned16(a->x) || !aligned16(a->out) || !aligned16(a->packed_weight) ||
+      !aligned16(a->scales) || (a->zeros && !aligned16(a->zeros)) || (a->bias && !aligned16(a->bias))) {
+    set_error_message("TMA needs 16-byte alignment: x, out, packed_weight, scales, zeros and bias must be "
+                      "16-byte aligned and ldx, ldo multiples of 8 elements (ldx=%lld ldo=%lld)",
+                      (long long)a->ldx, (long long)a->ldo);
+    return W4A16_MISALIGNED;
+  }
+  return W4A16_OK;
+}
+
+w4a16_status_t resolve_config(const w4a16_gemm_args_t* a, int config, int sm_count, const KernelEntry** entry) {
+  if (config == W4A16_CONFIG_AUTO) {
+    config = select_config(*a, sm_count);
+    if (config < 0) {
+      set_error_message("no kernel in this build serves %s weights", a->zeros ? "zero-point" : "scale-only");
+      return W4A16_NO_KERNEL_IN_BUILD;
+    }
+  }
+  if (config < 0 || config >= kNumKernels) {
+    set_error_message("config %d is not in this build (it has %d configs)", config, kNumKernels);
+    return W4A16_NO_KERNEL_IN_BUILD;
+  }
+  const KernelEntry* e = kKernels[config];
+  if (static_cast<bool>(e->info.zeros) != (a->zeros != nullptr)) {
+    set_error_message("config %s is for %s weights but the weights %s zero points", e->info.name,
+                      e->info.zeros ? "zero-point" : "scale-only", a->zeros ? "have" : "have no");
+    return W4A16_CANNOT_IMPLEMENT;
+  }
+  *entry = e;
+  return W4A16_OK;
+}
+
+}  // namespace
+
+void set_error_message(const char* fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  t_error_message = buf;
+}
+
+}  // namespace w4a16
+
+using namespace w4a16;
+
+extern "C" {
+
+const char* w4a16_status_string(w4a16_status_t status) {
+  switch (status) {
+    case W4A16_OK: return "W4A16_OK";
+    case W4A16_INVALID_SHAPE: return "W4A16_INVALID_SHAPE";
+    case W4A16_MISALIGNED: return "W4A16_MISALIGNED";
+    case W4A16_UNSUPPORTED_GROUP: return "W4A16_UNSUPPORTED_GROUP";
+    case W4A16_NO_KERNEL_IN_BUILD: return "W4A16_NO_KERNEL_IN_BUILD";
+    case W4A16_CANNOT_IMPLEMENT: return "W4A16_CANNOT_IMPLEMENT";
+    case W4A16_INSUFFICIENT_WORKSPACE: return "W4A16_INSUFFICIENT_WORKSPACE";
+    case W4A16_NO_SM90_DEVICE: return "W4A16_NO_SM90_DEVICE";
+    case W4A16_CUDA_ERROR: return "W4A16_CUDA_ERROR";
+    case W4A16_INVALID_VALUE: return "W4A16_INVALID_VALUE";
+  }
+  return "W4A16_UNKNOWN_STATUS";
+}
+
+const char* w4a16_last_error_message(void) { return t_error_message.c_str(); }
+
+const char* w4a16_version(void) {
+#define W4A16_STR2(x) #x
+#define W4A16_STR(x) W4A16_STR2(x)
+  return W4A16_STR(W4A16_VERSION_MAJOR) "." W4A16_STR(W4A16_VERSION_MINOR) "." W4A16_STR(W4A16_VERSION_PATCH);
+}
+
+int w4a16_num_configs(void) { return kNumKernels; }
+
+w4a16_status_t w4a16_get_config_info(int config, w4a16_config_info_t* info) {
+  if (config < 0 || config >= kNumKernels || !info) {
+    set_error_message("config %d is not in this build", config);
+    return W4A16_INVALID_VALUE;
+  }
+  *info = kKernels[config]->info;
+  return W4A16_OK;
+}
+
+int w4a16_find_config(const char* name) {
+  if (!name) return -1;
+  for (int i = 0; i < kNumKernels; ++i)
+    if (std::strcmp(kKernels[i]->info.name, name) == 0) return i;
+  return -1;
+}
+
+w4a16_status_t w4a16_check_device(int device, char* name, size_t name_len, int* sm_count) {
+  const DeviceProps* props = nullptr;
+  cudaError_t err = device_props(device, &props);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    set_error_message("no usable CUDA device %d: %s", device, cudaGetErrorString(err));
+    return W4A16_NO_SM90_DEVICE;
+  }
+  if (name && name_len) std::snprintf(name, name_len, "%s", props->name);
+  if (sm_count) *sm_count = props->sm_count;
+  if (props->cc_major != 9 || props->cc_minor != 0) {
+    set_error_message("%s has compute capability %d.%d; w4a16-gemm's kernels need an SM90 GPU (H100/H200)",
+                      props->name, props->cc_major, props->cc_minor);
+    return W4A16_NO_SM90_DEVICE;
+  }
+  return W4A16_OK;
+}
+
+w4a16_status_t w4a16_select_config(const w4a16_gemm_args_t* args, int sm_count, int* config) {
+  if (!config) return W4A16_INVALID_VALUE;
+  if (w4a16_status_t st = check_problem(args)) return st;
+  if (sm_count <= 0) {
+    const DeviceProps* props = nullptr;
+    if (w4a16_status_t st = current_device_props(&props)) return st;
+    sm_count = props->sm_count;
+  }
+  *config = select_config(*args, sm_count);
+  if (*config < 0) {
+    set_error_message("no kernel in this build serves %s weights", args->zeros ? "zero-point" : "scale-only");
+    return W4A16_NO_KERNEL_IN_BUILD;
+  }
+  return W4A16_OK;
+}
+
+w4a16_status_t w4a16_can_implement(const w4a16_gemm_args_t* args, int config) {
+  if (w4a16_status_t st = check_args(args)) return st;
+  const DeviceProps* props = nullptr;
+  if (w4a16_status_t st = current_device_props(&props)) return st;
+  const KernelEntry* entry = nullptr;
+  if (w4a16_status_t st = resolve_config(args, config, props->sm_count, &entry)) return st;
+  if (args->m == 0) return W4A16_OK;
+  return entry->can_implement(*args, props->sm_count);
+}
+
+w4a16_status_t w4a16_workspace_size(const w4a16_gemm_args_t* args, int config, size_t* bytes) {
+  if (!bytes) return W4A16_INVALID_VALUE;
+  *bytes = 0;
+  if (w4a16_status_t st = check_args(args)) return st;
+  const DeviceProps* props = nullptr;
+  if (w4a16_status_t st = current_device_props(&props)) return st;
+  const KernelEntry* entry = nullptr;
+  if (w4a16_status_t st = resolve_config(args, config, props->sm_count, &entry)) return st;
+  if (args->m > 0) *bytes = entry->workspace_size(*args, props->sm_count);
+  return W4A16_OK;
+}
+
+w4a16_status_t w4a16_gemm(const w4a16_gemm_args_t* args, int config, void* workspace, size_t workspace_bytes,
+                          cudaStream_t stream) {
+  if (w4a16_status_t st = check_args(args)) return st;
+  const DeviceProps* props = nullptr;
+  if (w4a16_status_t st = current_device_props(&props)) return st;
+  const KernelEntry* entry = nullptr;
+  if (w4a16_status_t st = resolve_config(args, config, props->sm_count, &entry)) return st;
+  if (args->m == 0) return W4A16_OK;
+  if (w4a16_status_t st = entry->can_implement(*args, props->sm_count)) return st;
+  const size_t needed = entry->workspace_size(*args, props->sm_count);
+  if (needed > workspace_bytes || (needed > 0 && !workspace)) {
+    set_error_message("config %s needs %zu bytes of workspace, got %zu", entry->info.name, needed,
+                      workspace ? workspace_bytes : size_t(0));
+    return W4A16_INSUFFICIENT_WORKSPACE;
+  }
+  w4a16_status_t st = entry->run(*args, props->sm_count, workspace, stream);
+  if (st == W4A16_OK) {
+    cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess) {
+      set_error_message("launch of %s failed: %s", entry->info.name, cudaGetErrorString(err));
+      return W4A16_CUDA_ERROR;
+    }
+  }
+  return st;
+}
+
+}  // extern "C"

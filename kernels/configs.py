@@ -1,0 +1,78 @@
+"""The one list of CUTLASS SM90 kernel instantiations w4a16-gemm compiles.
+
+Each entry becomes one generated .cu file (kernels/generate.py) and one entry of the runner's registry.
+Naming follows the user's dimensions, not CUTLASS's: the kernels compute out^T = W^T x^T so that the int4
+weights are the register-sourced WGMMA operand, hence
+  tile_n  output features per CTA (CUTLASS tile M, a multiple of 64: one WGMMA M extent per consumer warpgroup)
+  tile_m  tokens per CTA          (CUTLASS tile N, 16..256: small token tiles waste little at small M)
+  tile_k  always 64 fp16 = 128 bytes of x per row, the widest TMA swizzle; it also lets one kernel serve
+          group sizes 64, 128 and K (CUTLASS needs group_size % tile_k == 0 or group_size == K).
+Every entry costs ~1-2 min of one core and ~7.5 GB of RAM to compile: add one only with a measurement that
+shows it winning somewhere (benchmarks/NOTES.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from typing import Iterable
+
+TILE_K = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelConfig:
+    tile_n: int
+    tile_m: int
+    cluster_n: int = 1
+    cluster_m: int = 1
+    schedule: str = "coop"  # "coop" (two warpgroups split tile_n) or "pingpong" (each warpgroup owns a tile)
+    zeros: bool = False  # False: w = q*s; True: w = q*s + z
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("coop", "pingpong"):
+            raise ValueError(f"unknown schedule {self.schedule!r}")
+        if self.schedule == "coop" and self.tile_n % 128:
+            raise ValueError("cooperative kernels split tile_n over two warpgroups: tile_n must be a multiple of 128")
+        if self.tile_n % 64 or self.tile_m not in (16, 32, 64, 128, 192, 256):
+            raise ValueError(f"unsupported tile {self.tile_n}x{self.tile_m}")
+
+    @property
+    def name(self) -> str:
+        mode = "sz" if self.zeros else "s"
+        return (f"w4a16_sm90_n{self.tile_n}_m{self.tile_m}_k{TILE_K}_"
+                f"c{self.cluster_n}x{self.cluster_m}_{self.schedule}_{mode}")
+
+
+def _both_modes(configs: Iterable[KernelConfig]) -> list[KernelConfig]:
+    out = []
+    for c in configs:
+        out.append(c)
+        out.append(dataclasses.replace(c, zeros=True))
+    return out
+
+
+# Scale-only and scale+zero kernels share the tile list: a model quantized with zero points (AWQ, GPTQ
+# asymmetric) must get the same shapes covered as a symmetric one.
+CONFIGS: list[KernelConfig] = _both_modes([
+    # Decode / small batches: TensorRT-LLM's best SM90 tile at M <= 16 is 128 (weights) x 16 (tokens).
+    KernelConfig(128, 16),
+    KernelConfig(128, 32),
+    KernelConfig(128, 64),
+    # Mixed batches.
+    KernelConfig(128, 128),
+    # Prefill: 128 x 256 with 2-CTA clusters along the weights, so each x tile is multicast to both CTAs.
+    KernelConfig(128, 256, cluster_n=2),
+    KernelConfig(64, 128, schedule="pingpong"),
+])
+
+
+def select(pattern: str | None) -> list[KernelConfig]:
+    """The configs whose name matches any of the comma-separated globs (all when pattern is empty)."""
+    if not pattern:
+        return list(CONFIGS)
+    globs = [g.strip() for g in pattern.split(",") if g.strip()]
+    chosen = [c for c in CONFIGS if any(fnmatch.fnmatch(c.name, g) for g in globs)]
+    if not chosen:
+        raise ValueError(f"W4A16_KERNELS={pattern!r} matches no kernel; known: {[c.name for c in CONFIGS]}")
+    return chosen

@@ -1,0 +1,21 @@
+# Sourced by the scripts/ that run on the GPU machine: installs carried wheels (the machine reaches no
+# package index) and builds + installs w4a16-gemm from this checkout. Sets OUT (logs) and W4A16_PY.
+# Carry the wheels with:  python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#   --implementation cp --platform manylinux2014_x86_64 -d .whl nvidia-cutlass==4.2.0.0
+OUT=${OUT:-$PWD/device-out}
+mkdir -p "$OUT"
+W4A16_PY=${W4A16_PY:-python3}
+if compgen -G ".whl/*.whl" >/dev/null; then
+  "$W4A16_PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    || { echo "device_setup: installing carried wheels failed"; exit 1; }
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+export PYTHONUNBUFFERED=1
+echo "== build (pip install .) on $(nproc) cores"
+build_start=$(date +%s)
+if ! "$W4A16_PY" -m pip install --no-build-isolation --no-deps --no-index --no-cache-dir -v . >"$OUT/build.log" 2>&1; then
+  tail -40 "$OUT/build.log"
+  echo "device_setup: build failed (full log in build.log)"
+  exit 1
+fi
+echo "build: $(( $(date +%s) - build_start )) s"

@@ -1,0 +1,221 @@
+"""The kernels against the float64 reference on fresh random data (marker `gpu`; skipped without an SM90 GPU).
+
+Every output is poisoned with NaN first where the test owns the buffer, so an element the kernel never
+writes fails the check. Tolerance: ||out - ref|| / ||ref|| < 2e-3 (fp16 output rounding is ~3e-4).
+"""
+
+import numpy as np
+import pytest
+
+import w4a16_gemm as w4
+
+pytestmark = pytest.mark.gpu
+REL_TOL = 2e-3
+
+
+def rel_err(out, ref):
+    out = np.asarray(out, dtype=np.float64)
+    assert np.all(np.isfinite(out)), f"{np.count_nonzero(~np.isfinite(out))} non-finite outputs (unwritten?)"
+    return np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30)
+
+
+def make_weight(rng, k, n, group_size, zeros):
+    q = rng.integers(-8, 8, size=(k, n), dtype=np.int8)
+    g = k if group_size is None else group_size
+    s = ((rng.random((k // g, n)) + 0.5) / (4 * np.sqrt(k))).astype(np.float16)
+    z = (rng.standard_normal((k // g, n)) / np.sqrt(k)).astype(np.float16) if zeros else None
+    return w4.QuantizedWeight.from_int4(q, s, z, group_size=g)
+
+
+def make_x(rng, m, k):
+    return rng.uniform(-1, 1, size=(m, k)).astype(np.float16)
+
+
+SHAPES = [
+    # m, n, k, group_size, zeros, bias, alpha
+    (1, 8, 64, 64, False, False, 1.0),
+    (1, 4096, 4096, 128, False, True, 1.0),
+    (3, 72, 192, 64, False, False, 1.0),
+    (7, 136, 320, 64, True, True, 0.5),
+    (13, 1000, 1024, 128, False, True, 2.0),
+    (16, 6144, 4096, 128, True, False, 1.0),
+    (17, 24, 256, None, False, True, 1.0),
+    (33, 520, 512, 128, True, True, 1.0),
+    (100, 264, 384, 64, False, False, -1.5),
+    (129, 1032, 1024, None, True, False, 1.0),
+    (257, 4096, 1024, 128, False, True, 1.0),
+    (300, 200, 2048, 128, True, True, 0.25),
+    (1000, 2056, 512, 64, False, True, 1.0),
+]
+
+
+@pytest.mark.parametrize("m,n,k,group_size,zeros,use_bias,alpha", SHAPES)
+def test_numpy_matches_reference(rng, m, n, k, group_size, zeros, use_bias, alpha):
+    qw = make_weight(rng, k, n, group_size, zeros)
+    x = make_x(rng, m, k)
+    bias = rng.standard_normal(n).astype(np.float16) if use_bias else None
+    out = w4.gemm(x, qw, bias=bias, alpha=alpha)
+    assert out.dtype == np.float16 and out.shape == (m, n)
+    assert rel_err(out, w4.reference_gemm(x, qw, bias=bias, alpha=alpha)) < REL_TOL
+
+
+def test_numpy_out_is_filled_in_place(rng):
+    qw = make_weight(rng, 256, 40, 128, False)
+    x = make_x(rng, 5, 256)
+    out = np.full((5, 40), np.nan, np.float16)
+    assert w4.gemm(x, qw, out=out) is out
+    assert rel_err(out, w4.reference_gemm(x, qw)) < REL_TOL
+
+
+CONFIGS = w4.list_configs()
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c["name"] for c in CONFIGS])
+@pytest.mark.parametrize("group_size", [64, 128])
+def test_every_config(rng, config, group_size):
+    torch = pytest.importorskip("torch")
+    m = config["tile_m"] + 3  # a ragged last tile in every dimension
+    n = 2 * config["tile_n"] * config["cluster_n"] + 8
+    k = 512
+    qw = make_weight(rng, k, n, group_size, config["zeros"])
+    x = make_x(rng, m, k)
+    bias = rng.standard_normal(n).astype(np.float16)
+    out = torch.full((m, n), float("nan"), dtype=torch.float16, device="cuda")
+    w4.gemm(torch.from_numpy(x).cuda(), qw, bias=torch.from_numpy(bias).cuda(), alpha=0.75, out=out,
+            config=config["name"])
+    torch.cuda.synchronize()
+    assert rel_err(out.cpu().numpy(), w4.reference_gemm(x, qw, bias=bias, alpha=0.75)) < REL_TOL
+
+
+def test_config_of_the_wrong_mode_is_refused(rng):
+    qw = make_weight(rng, 128, 16, 64, True)
+    scale_only = next(c["name"] for c in CONFIGS if not c["zeros"])
+    with pytest.raises(ValueError, match="zero-point|scale-only"):
+        w4.gemm(make_x(rng, 2, 128), qw, config=scale_only)
+
+
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch")
+
+
+def test_torch_in_torch_out_on_the_current_stream(rng, torch):
+    qw = make_weight(rng, 1024, 3072, 128, True)
+    x = make_x(rng, 37, 1024)
+    bias = rng.standard_normal(3072).astype(np.float16)
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        xt = torch.from_numpy(x).cuda()
+        yt = w4.gemm(xt, qw, bias=torch.from_numpy(bias).cuda())
+    assert isinstance(yt, torch.Tensor) and yt.dtype == torch.float16 and yt.device == xt.device
+    stream.synchronize()
+    assert rel_err(yt.cpu().numpy(), w4.reference_gemm(x, qw, bias=bias)) < REL_TOL
+
+
+def test_explicit_stream_and_out(rng, torch):
+    qw = make_weight(rng, 512, 256, 64, False)
+    x = make_x(rng, 9, 512)
+    out = torch.full((9, 256), float("nan"), dtype=torch.float16, device="cuda")
+    s = torch.cuda.Stream()
+    xt = torch.from_numpy(x).cuda()
+    torch.cuda.synchronize()
+    assert w4.gemm(xt, qw, out=out, stream=s) is out
+    s.synchronize()
+    assert rel_err(out.cpu().numpy(), w4.reference_gemm(x, qw)) < REL_TOL
+
+
+def test_strided_rows_are_read_in_place(rng, torch):
+    qw = make_weight(rng, 256, 64, 128, False)
+    big = torch.from_numpy(make_x(rng, 6, 512)).cuda()
+    x = big[:, 64:320]  # row stride 512, 16-byte aligned start
+    out_big = torch.full((6, 128), float("nan"), dtype=torch.float16, device="cuda")
+    out = out_big[:, :64]
+    w4.gemm(x, qw, out=out)
+    torch.cuda.synchronize()
+    assert rel_err(out.cpu().numpy(), w4.reference_gemm(x.cpu().numpy(), qw)) < REL_TOL
+    assert torch.isnan(out_big[:, 64:]).all(), "wrote outside out's columns"
+
+
+def test_unsupported_layouts_are_refused(rng, torch):
+    qw = make_weight(rng, 256, 64, 128, False)
+    xt = torch.from_numpy(make_x(rng, 4, 512)).cuda()
+    with pytest.raises(ValueError, match="16-byte aligned"):
+        w4.gemm(xt[:, 1:257], qw)
+    with pytest.raises(ValueError, match="contiguous along its last dimension"):
+        w4.gemm(xt[:, ::2], qw)
+    with pytest.raises(ValueError, match="shape"):
+        w4.gemm(xt[:, :128], qw)
+    with pytest.raises(TypeError, match="float16"):
+        w4.gemm(xt[:, :256].float(), qw)
+    with pytest.raises(ValueError, match="host"):
+        w4.gemm(xt[:, :256].contiguous(), qw, bias=np.zeros(64, np.float16))
+    with pytest.raises(ValueError, match="same GPU"):
+        w4.gemm(xt[:, :256].contiguous(), qw, out=np.zeros((4, 64), np.float16))
+    with pytest.raises(ValueError, match="overlaps"):
+        buf = torch.zeros((4, 256), dtype=torch.float16, device="cuda")
+        w4.gemm(buf, qw, out=buf[:, :64])
+
+
+def test_foreign_device_array_gives_a_device_array(rng, torch):
+    class OnlyCAI:  # a library w4a16_gemm knows nothing about
+        def __init__(self, t):
+            self.t = t
+            self.__cuda_array_interface__ = t.__cuda_array_interface__
+
+    qw = make_weight(rng, 256, 64, 64, True)
+    x = make_x(rng, 3, 256)
+    y = w4.gemm(OnlyCAI(torch.from_numpy(x).cuda()), qw)
+    assert isinstance(y, w4.DeviceArray) and y.shape == (3, 64)
+    torch.cuda.synchronize()
+    ref = w4.reference_gemm(x, qw)
+    assert rel_err(y.numpy(), ref) < REL_TOL
+    assert rel_err(torch.from_dlpack(y).cpu().numpy(), ref) < REL_TOL
+    assert y.__cuda_array_interface__["data"][0] == y.ptr
+
+
+def test_dlpack_only_input(rng, torch):
+    class OnlyDLPack:
+        def __init__(self, t):
+            self.t = t
+
+        def __dlpack__(self, stream=None):
+            return self.t.__dlpack__()
+
+        def __dlpack_device__(self):
+            return self.t.__dlpack_device__()
+
+    qw = make_weight(rng, 128, 32, 64, False)
+    x = make_x(rng, 2, 128)
+    y = w4.gemm(OnlyDLPack(torch.from_numpy(x).cuda()), qw)
+    torch.cuda.synchronize()
+    assert rel_err(np.asarray(y), w4.reference_gemm(x, qw)) < REL_TOL
+
+
+def test_repeated_calls_are_bit_identical(rng, torch):
+    qw = make_weight(rng, 4096, 4096, 128, False)
+    xt = torch.from_numpy(make_x(rng, 16, 4096)).cuda()
+    first = w4.gemm(xt, qw)
+    for _ in range(3):
+        assert torch.equal(first, w4.gemm(xt, qw))
+
+
+def test_empty_batch_on_device(rng, torch):
+    qw = make_weight(rng, 128, 16, 64, False)
+    y = w4.gemm(torch.zeros((0, 128), dtype=torch.float16, device="cuda"), qw)
+    assert tuple(y.shape) == (0, 16)
+
+
+@pytest.mark.parametrize("m", [1, 16, 256])
+@pytest.mark.parametrize("n,k", [(6144, 4096), (4096, 14336)])
+def test_llama_shapes(rng, torch, m, n, k):
+    qw = make_weight(rng, k, n, 128, False)
+    x = make_x(rng, m, k)
+    out = torch.full((m, n), float("nan"), dtype=torch.float16, device="cuda")
+    w4.gemm(torch.from_numpy(x).cuda(), qw, out=out)
+    torch.cuda.synchronize()
+    assert rel_err(out.cpu().numpy(), w4.reference_gemm(x, qw)) < REL_TOL
+
+
+def test_device_info_on_the_gpu():
+    info = w4.device_info()
+    assert info["supported"] and info["compute_capability"] == (9, 0) and info["sm_count"] > 0

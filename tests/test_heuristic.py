@@ -1,0 +1,37 @@
+"""The default heuristic at every bucket boundary (csrc/heuristic.cpp)."""
+
+import pytest
+
+import w4a16_gemm as w4
+
+NAMES = {c["name"] for c in w4.list_configs()}
+
+
+def expect(name):
+    if name not in NAMES:
+        pytest.skip(f"{name} is not in this (subset) build")
+    return name
+
+
+@pytest.mark.parametrize(
+    "m,tile",
+    [(1, "n128_m16_k64_c1x1_coop"), (16, "n128_m16_k64_c1x1_coop"), (17, "n128_m32_k64_c1x1_coop"),
+     (32, "n128_m32_k64_c1x1_coop"), (33, "n128_m64_k64_c1x1_coop"), (64, "n128_m64_k64_c1x1_coop"),
+     (65, "n128_m128_k64_c1x1_coop"), (128, "n128_m128_k64_c1x1_coop")],
+)
+@pytest.mark.parametrize("zeros", [False, True])
+def test_small_m_buckets(m, tile, zeros):
+    name = expect(f"w4a16_sm90_{tile}_{'sz' if zeros else 's'}")
+    assert w4.select_config(m, 8192, 8192, zero_point=zeros) == name
+
+
+def test_large_m_uses_the_big_tile_when_it_fills_the_gpu():
+    # 8192 / 128 * 4096 / 256 = 1024 tiles >= 132 SMs.
+    assert w4.select_config(4096, 8192, 8192) == expect("w4a16_sm90_n128_m256_k64_c2x1_coop_s")
+
+
+def test_few_tiles_fall_back_to_smaller_tiles():
+    # m = 256, n = 4096: 32 tiles of 128x256 would leave 100 of 132 SMs idle; 128x128 gives 64 >= 132 / 2.
+    assert w4.select_config(256, 4096, 4096) == expect("w4a16_sm90_n128_m128_k64_c1x1_coop_s")
+    # m = 128, n = 1024: 8 tiles of 128x128; 64x128 ping-pong doubles that.
+    assert w4.select_config(128, 1024, 4096) == expect("w4a16_sm90_n64_m128_k64_c1x1_pingpong_s")
