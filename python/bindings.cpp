@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
@@ -413,6 +414,55 @@ PYBIND11_MODULE(_core, m) {
           w4a16_status_t st = w4a16_workspace_size(&a, config, &bytes);
           return py::make_tuple(static_cast<int>(st), bytes,
                                 st == W4A16_OK ? std::string() : std::string(w4a16_last_error_message()));
+        });
+
+  m.def("stream_is_capturing", [](uintptr_t stream) {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    cudaError_t err = cudaStreamIsCapturing(reinterpret_cast<cudaStream_t>(stream), &status);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return status != cudaStreamCaptureStatusNone;
+  });
+
+  // Median time (ms) of `iters` back-to-back launches of one config on its real arguments, each between its
+  // own pair of events, after `warmup` untimed ones. Used by autotuning; synchronises the stream.
+  m.def("time_gemm",
+        [](int64_t m_, int64_t n, int64_t k, int64_t group_size, uintptr_t x, int64_t ldx, uintptr_t w,
+           uintptr_t scales, uintptr_t zeros, uintptr_t bias, float alpha, uintptr_t out, int64_t ldo, int config,
+           uintptr_t workspace, size_t workspace_bytes, uintptr_t stream, int device, int warmup, int iters) {
+          w4a16_gemm_args_t a = make_args(m_, n, k, group_size, x, ldx, w, scales, zeros, bias, alpha, out, ldo);
+          std::vector<float> ms(std::max(iters, 1));
+          w4a16_status_t st = W4A16_OK;
+          std::string error;
+          {
+            py::gil_scoped_release nogil;
+            DeviceGuard guard(device);
+            auto s = reinterpret_cast<cudaStream_t>(stream);
+            for (int i = 0; i < warmup && st == W4A16_OK; ++i) st = w4a16_gemm(&a, config, reinterpret_cast<void*>(workspace), workspace_bytes, s);
+            std::vector<cudaEvent_t> events(2 * ms.size());
+            cudaError_t err = cudaSuccess;
+            for (auto& e : events)
+              if (err == cudaSuccess) err = cudaEventCreate(&e);
+            for (size_t i = 0; i < ms.size() && st == W4A16_OK && err == cudaSuccess; ++i) {
+              err = cudaEventRecord(events[2 * i], s);
+              st = w4a16_gemm(&a, config, reinterpret_cast<void*>(workspace), workspace_bytes, s);
+              if (err == cudaSuccess) err = cudaEventRecord(events[2 * i + 1], s);
+            }
+            if (err == cudaSuccess) err = cudaStreamSynchronize(s);
+            for (size_t i = 0; i < ms.size() && err == cudaSuccess && st == W4A16_OK; ++i)
+              err = cudaEventElapsedTime(&ms[i], events[2 * i], events[2 * i + 1]);
+            for (auto& e : events)
+              if (e) cudaEventDestroy(e);
+            if (st != W4A16_OK) error = w4a16_last_error_message();
+            if (err != cudaSuccess && st == W4A16_OK) {
+              st = W4A16_CUDA_ERROR;
+              error = cuda_message(err);
+            }
+          }
+          std::sort(ms.begin(), ms.end());
+          return py::make_tuple(static_cast<int>(st), ms[ms.size() / 2], error);
         });
 
   m.def("gemm",

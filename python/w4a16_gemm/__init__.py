@@ -10,6 +10,7 @@ Importing works without a GPU; running a GEMM there raises NoSM90DeviceError.
 from ._errors import CudaError, NoSM90DeviceError, OutOfMemoryError
 from ._native import core as _core
 from ._arrays import DeviceArray
+from .autotune import autotune
 from .ops import device_info, gemm, list_configs, select_config
 from .quantize import QuantizedWeight, quantize, reference_gemm
 
@@ -22,6 +23,7 @@ __all__ = [
     "OutOfMemoryError",
     "QuantizedWeight",
     "__version__",
+    "autotune",
     "device_info",
     "gemm",
     "list_configs",

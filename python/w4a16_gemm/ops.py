@@ -141,6 +141,9 @@ def _workspace(device: int, stream: int, nbytes: int) -> tuple[int, int]:
     with _lock:
         buf = _workspaces.get(key)
         if buf is None or buf.nbytes < nbytes:
+            if core.stream_is_capturing(stream):
+                raise RuntimeError("gemm needs a larger workspace on this stream, which cannot be allocated during "
+                                   "CUDA graph capture: call gemm once with the same shapes on this stream first")
             buf = _allocate(max(nbytes, 1 << 20), device)
             _workspaces[key] = buf
         return buf.ptr, buf.nbytes
