@@ -31,18 +31,40 @@ int find(const TileChoice& t, bool zeros) {
   return -1;
 }
 
+// Relative cost of one CTA tile over the same K, from the config sweep of 2026-11-25 (benchmarks/NOTES.md):
+// at M = 4096 on 57344 x 8192, where every config fills the GPU, 128x128 took 1.20x the time of 128x256 for
+// half the work (0.60 per tile) and 64x128 ping-pong 1.80x for a quarter (0.45 per tile).
+struct TileCost {
+  TileChoice tile;
+  double cost;
+};
+constexpr TileCost kLargeMTiles[] = {
+    {{128, 256, 2, 0}, 1.00},
+    {{128, 128, 1, 0}, 0.60},
+    {{64, 128, 1, 1}, 0.45},
+};
+
 TileChoice preferred_tile(const w4a16_gemm_args_t& a, int sm_count) {
-  // Tokens map to the small tile side: the smallest token tile that covers m wastes the fewest MMAs.
-  // TensorRT-LLM's profiler lands on 128x16 for m <= 16 on every Llama shape (shared/anchors-h100.md).
+  // Tokens map to the small tile side: the smallest token tile that covers m wastes the fewest MMAs. Up to
+  // m = 64 the kernels are bound by the weight stream, and what matters is keeping enough CTAs busy: the
+  // 128x64 tile only wins once N >= 10240 gives it 80+ CTAs (config sweep, all eight Llama layers).
   if (a.m <= 16) return {128, 16, 1, 0};
   if (a.m <= 32) return {128, 32, 1, 0};
-  if (a.m <= 64) return {128, 64, 1, 0};
-  const TileChoice big{128, 256, 2, 0}, mid{128, 128, 1, 0}, narrow{64, 128, 1, 1};
-  // Larger tiles reuse more of each loaded byte but leave SMs idle when there are fewer tiles than SMs;
-  // take the largest tile that still fills the GPU.
-  if (a.m > 128 && num_tiles(a, big) >= sm_count) return big;
-  if (num_tiles(a, mid) >= sm_count / 2) return mid;
-  return narrow;
+  if (a.m <= 64) return a.n >= 10240 ? TileChoice{128, 64, 1, 0} : TileChoice{128, 32, 1, 0};
+  // Above, the work is waves of tiles: estimated time = waves x per-tile cost, so a bigger tile wins only
+  // when it does not leave a mostly empty last wave (e.g. m = 512, n = 10240: 160 tiles of 128x256 are 2
+  // waves, 320 of 128x128 are 3 waves of cheaper tiles). Ties go to the bigger tile (better reuse).
+  TileChoice best = kLargeMTiles[0].tile;
+  double best_cost = 0;
+  for (const TileCost& t : kLargeMTiles) {
+    const double waves = static_cast<double>(ceil_div(num_tiles(a, t.tile), sm_count));
+    const double cost = waves * t.cost;
+    if (best_cost == 0 || cost < best_cost - 1e-9) {
+      best = t.tile;
+      best_cost = cost;
+    }
+  }
+  return best;
 }
 
 }  // namespace

@@ -26,6 +26,19 @@ def test_small_m_buckets(m, tile, zeros):
     assert w4.select_config(m, 57344, 8192, zero_point=zeros) == name
 
 
+@pytest.mark.parametrize("m", [33, 64])
+def test_m64_tile_needs_wide_layers(m):
+    assert w4.select_config(m, 10240, 8192) == expect("w4a16_sm90_n128_m64_k64_c1x1_coop_s")
+    assert w4.select_config(m, 8192, 8192) == expect("w4a16_sm90_n128_m32_k64_c1x1_coop_s")
+
+
+def test_wave_quantization_picks_smaller_tiles():
+    # m = 512, n = 10240: 160 tiles of 128x256 = 2 waves (cost 2.0) vs 320 of 128x128 = 3 waves (cost 1.8).
+    assert w4.select_config(512, 10240, 8192) == expect("w4a16_sm90_n128_m128_k64_c1x1_coop_s")
+    # m = 512, n = 6144: 96 tiles of 128x256 fit one wave.
+    assert w4.select_config(512, 6144, 4096) == expect("w4a16_sm90_n128_m256_k64_c2x1_coop_s")
+
+
 def test_large_m_uses_the_big_tile_when_it_fills_the_gpu():
     # 8192 / 128 * 4096 / 256 = 1024 tiles >= 132 SMs.
     assert w4.select_config(4096, 8192, 8192) == expect("w4a16_sm90_n128_m256_k64_c2x1_coop_s")
