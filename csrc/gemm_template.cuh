@@ -30,8 +30,12 @@
 
 namespace w4a16 {
 
-template <int TileN, int TileM, int ClusterN, int ClusterM, bool Pingpong, bool Zeros>
+// StreamK: CUTLASS's stream-K tile scheduler (cooperative only) instead of the plain persistent one. It lets
+// a problem with fewer output tiles than SMs split K across CTAs (deterministic fixed-order reduction in the
+// workspace), which is what narrow layers at moderate M need.
+template <int TileN, int TileM, int ClusterN, int ClusterM, bool Pingpong, bool Zeros, bool StreamK = false>
 struct Sm90W4A16Gemm {
+  static_assert(!(StreamK && Pingpong), "CUTLASS's stream-K scheduler needs the cooperative schedule");
   using ElementX = cutlass::half_t;
   using ElementQ = cutlass::int4b_t;
   using ElementScale = cutlass::half_t;
@@ -67,8 +71,9 @@ struct Sm90W4A16Gemm {
           sizeof(typename CollectiveEpilogue::SharedStorage))>,
       KernelSchedule>::CollectiveOp;
 
+  using TileScheduler = std::conditional_t<StreamK, cutlass::gemm::StreamKScheduler, void>;
   using Kernel = cutlass::gemm::kernel::GemmUniversal<cute::Shape<int, int, int, int>, CollectiveMainloop,
-                                                      CollectiveEpilogue>;
+                                                      CollectiveEpilogue, TileScheduler>;
   using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
 
   static typename Gemm::Arguments make_arguments(const w4a16_gemm_args_t& a, int sm_count) {
@@ -89,6 +94,10 @@ struct Sm90W4A16Gemm {
     typename CollectiveMainloop::Arguments mainloop{};
     mainloop.ptr_A = static_cast<ElementQ const*>(a.packed_weight);
     mainloop.dA = make_packed_weight_layout(n_padded, k);
+    // The batch (L) mode has extent 1, but tile_to_shape gives it the stride n_padded * k (in int4 values, as
+    // an int), which overflows past 2^31 weights and then breaks the TMA descriptor (cuTensorMapEncodeTiled
+    // refuses the negative stride). The stride of an extent-1 mode is never used: make it 0, as x's is.
+    cute::get<1>(cute::get<2>(mainloop.dA.stride())) = 0;
     mainloop.ptr_B = static_cast<ElementX const*>(a.x);
     mainloop.dB = stride_x;
     mainloop.ptr_S = static_cast<ElementScale const*>(a.scales);
@@ -111,8 +120,15 @@ struct Sm90W4A16Gemm {
     hw_info.device_id = 0;  // only used when sm_count is 0, which the runner never passes
     hw_info.sm_count = sm_count;
     (void)scale_k;
-    return typename Gemm::Arguments{cutlass::gemm::GemmUniversalMode::kGemm, {n, m, k, 1}, mainloop, epilogue,
-                                    hw_info};
+    typename Gemm::Arguments arguments{cutlass::gemm::GemmUniversalMode::kGemm, {n, m, k, 1}, mainloop, epilogue,
+                                       hw_info};
+    if constexpr (StreamK) {
+      // Deterministic reduction: the same inputs give bit-identical outputs, whatever the SM timing.
+      using Scheduler = typename Kernel::TileScheduler;
+      arguments.scheduler.reduction_mode = Scheduler::ReductionMode::Deterministic;
+      arguments.scheduler.decomposition_mode = Scheduler::DecompositionMode::Heuristic;
+    }
+    return arguments;
   }
 
   static w4a16_status_t can_implement(const w4a16_gemm_args_t& a, int sm_count) {

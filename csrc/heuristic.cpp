@@ -12,7 +12,8 @@ namespace w4a16 {
 namespace {
 
 struct TileChoice {
-  int tile_n, tile_m, cluster_n, pingpong;
+  int tile_n, tile_m, cluster_n, schedule;
+  int stream_k = 0;
 };
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -25,7 +26,7 @@ int find(const TileChoice& t, bool zeros) {
   for (int i = 0; i < kNumKernels; ++i) {
     const auto& info = kKernels[i]->info;
     if (info.tile_n == t.tile_n && info.tile_m == t.tile_m && info.cluster_n == t.cluster_n &&
-        info.pingpong == t.pingpong && static_cast<bool>(info.zeros) == zeros)
+        info.schedule == t.schedule && info.stream_k == t.stream_k && static_cast<bool>(info.zeros) == zeros)
       return i;
   }
   return -1;
@@ -43,6 +44,9 @@ constexpr TileCost kLargeMTiles[] = {
     {{128, 128, 1, 0}, 0.60},
     {{64, 128, 1, 1}, 0.45},
 };
+
+// Token counts up to which the decode kernel beats every CUTLASS tile (benchmarks/NOTES.md).
+constexpr int64_t kDecodeBelowM = 16;
 
 TileChoice preferred_tile(const w4a16_gemm_args_t& a, int sm_count) {
   // Tokens map to the small tile side: the smallest token tile that covers m wastes the fewest MMAs. Up to
@@ -67,10 +71,23 @@ TileChoice preferred_tile(const w4a16_gemm_args_t& a, int sm_count) {
   return best;
 }
 
+int find_decode(bool zeros) {
+  for (int i = 0; i < kNumKernels; ++i) {
+    const auto& info = kKernels[i]->info;
+    if (info.schedule == W4A16_SCHEDULE_DECODE && static_cast<bool>(info.zeros) == zeros) return i;
+  }
+  return -1;
+}
+
 }  // namespace
 
 int select_config(const w4a16_gemm_args_t& a, int sm_count) {
   const bool zeros = a.zeros != nullptr;
+  // Small m: the memory-bound decode kernel, when this build has it.
+  if (a.m <= kDecodeBelowM) {
+    const int decode = find_decode(zeros);
+    if (decode >= 0 && kKernels[decode]->info.tile_m >= a.m) return decode;
+  }
   int best = find(preferred_tile(a, sm_count), zeros);
   if (best >= 0) return best;
   // A subset build (W4A16_KERNELS) may lack the preferred tile: take the smallest token tile that covers m,
@@ -79,6 +96,7 @@ int select_config(const w4a16_gemm_args_t& a, int sm_count) {
   for (int i = 0; i < kNumKernels; ++i) {
     const auto& info = kKernels[i]->info;
     if (static_cast<bool>(info.zeros) != zeros) continue;
+    if (info.schedule == W4A16_SCHEDULE_DECODE && info.tile_m < a.m) continue;
     const bool covers = info.tile_m >= a.m, best_covers = best_tile_m >= a.m;
     const bool better = best < 0 || (covers && (!best_covers || info.tile_m < best_tile_m)) ||
                         (!covers && !best_covers && info.tile_m > best_tile_m);

@@ -19,6 +19,11 @@ struct KernelEntry {
 extern const KernelEntry* const kKernels[];
 extern const int kNumKernels;
 
+// The decode kernel (csrc/decode_gemm.cu) behind its registry entries (csrc/decode_entry.cpp).
+w4a16_status_t decode_entry_can_implement(const w4a16_gemm_args_t& args, int sm_count);
+size_t decode_entry_workspace_size(const w4a16_gemm_args_t& args, int sm_count);
+w4a16_status_t decode_entry_run(const w4a16_gemm_args_t& args, int sm_count, void* workspace, cudaStream_t stream);
+
 // Thread-local detail for w4a16_last_error_message().
 void set_error_message(const char* fmt, ...);
 

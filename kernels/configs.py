@@ -28,20 +28,39 @@ class KernelConfig:
     cluster_m: int = 1
     schedule: str = "coop"  # "coop" (two warpgroups split tile_n) or "pingpong" (each warpgroup owns a tile)
     zeros: bool = False  # False: w = q*s; True: w = q*s + z
+    stream_k: bool = False  # CUTLASS's stream-K scheduler: splits K across CTAs when tiles < SMs (coop only)
 
     def __post_init__(self) -> None:
         if self.schedule not in ("coop", "pingpong"):
             raise ValueError(f"unknown schedule {self.schedule!r}")
         if self.schedule == "coop" and self.tile_n % 128:
             raise ValueError("cooperative kernels split tile_n over two warpgroups: tile_n must be a multiple of 128")
+        if self.stream_k and self.schedule != "coop":
+            raise ValueError("stream-K needs the cooperative schedule")
         if self.tile_n % 64 or self.tile_m not in (16, 32, 64, 128, 192, 256):
             raise ValueError(f"unsupported tile {self.tile_n}x{self.tile_m}")
 
     @property
     def name(self) -> str:
         mode = "sz" if self.zeros else "s"
+        schedule = self.schedule + ("_streamk" if self.stream_k else "")
         return (f"w4a16_sm90_n{self.tile_n}_m{self.tile_m}_k{TILE_K}_"
-                f"c{self.cluster_n}x{self.cluster_m}_{self.schedule}_{mode}")
+                f"c{self.cluster_n}x{self.cluster_m}_{schedule}_{mode}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeConfig:
+    """The memory-bound decode kernel for m <= max_m (csrc/decode_gemm.cu, plain CUDA, no CUTLASS).
+
+    It is compiled once for both weight modes; it has one registry entry per mode so that config names and
+    the zero-point check work the same as for the CUTLASS kernels."""
+
+    zeros: bool = False
+    max_m: int = 16  # must equal kDecodeMaxM in csrc/decode_gemm.cuh (m = 32, 64 lost to CUTLASS tiles)
+
+    @property
+    def name(self) -> str:
+        return f"w4a16_sm90_decode_m{self.max_m}_{'sz' if self.zeros else 's'}"
 
 
 def _both_modes(configs: Iterable[KernelConfig]) -> list[KernelConfig]:
@@ -54,7 +73,7 @@ def _both_modes(configs: Iterable[KernelConfig]) -> list[KernelConfig]:
 
 # Scale-only and scale+zero kernels share the tile list: a model quantized with zero points (AWQ, GPTQ
 # asymmetric) must get the same shapes covered as a symmetric one.
-CONFIGS: list[KernelConfig] = _both_modes([
+CONFIGS: list[KernelConfig | DecodeConfig] = _both_modes([
     # Decode / small batches: TensorRT-LLM's best SM90 tile at M <= 16 is 128 (weights) x 16 (tokens).
     KernelConfig(128, 16),
     KernelConfig(128, 32),
@@ -64,10 +83,13 @@ CONFIGS: list[KernelConfig] = _both_modes([
     # Prefill: 128 x 256 with 2-CTA clusters along the weights, so each x tile is multicast to both CTAs.
     KernelConfig(128, 256, cluster_n=2),
     KernelConfig(64, 128, schedule="pingpong"),
-])
+    # Narrow layers at moderate M: 4096 / 128 = 32 tiles cannot fill 132 SMs; stream-K splits K over them.
+    KernelConfig(128, 64, stream_k=True),
+    KernelConfig(128, 128, stream_k=True),
+]) + [DecodeConfig(zeros=False), DecodeConfig(zeros=True)]
 
 
-def select(pattern: str | None) -> list[KernelConfig]:
+def select(pattern: str | None) -> list[KernelConfig | DecodeConfig]:
     """The configs whose name matches any of the comma-separated globs (all when pattern is empty)."""
     if not pattern:
         return list(CONFIGS)

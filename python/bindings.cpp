@@ -272,8 +272,11 @@ PYBIND11_MODULE(_core, m) {
       d["tile_k"] = info.tile_k;
       d["cluster_n"] = info.cluster_n;
       d["cluster_m"] = info.cluster_m;
-      d["schedule"] = info.pingpong ? "pingpong" : "coop";
+      d["schedule"] = info.schedule == W4A16_SCHEDULE_DECODE     ? "decode"
+                      : info.schedule == W4A16_SCHEDULE_PINGPONG ? "pingpong"
+                                                                 : "coop";
       d["zeros"] = static_cast<bool>(info.zeros);
+      d["stream_k"] = static_cast<bool>(info.stream_k);
       out.append(d);
     }
     return out;

@@ -13,9 +13,19 @@ def expect(name):
     return name
 
 
+@pytest.mark.parametrize("m", [1, 7, 16])
+@pytest.mark.parametrize("zeros", [False, True])
+def test_decode_path_up_to_m16(m, zeros):
+    mode = "sz" if zeros else "s"
+    want = f"w4a16_sm90_decode_m16_{mode}"
+    if want not in NAMES:
+        want = expect(f"w4a16_sm90_n128_m16_k64_c1x1_coop_{mode}")
+    assert w4.select_config(m, 4096, 4096, zero_point=zeros) == want
+
+
 @pytest.mark.parametrize(
     "m,tile",
-    [(1, "n128_m16_k64_c1x1_coop"), (16, "n128_m16_k64_c1x1_coop"), (17, "n128_m32_k64_c1x1_coop"),
+    [(17, "n128_m32_k64_c1x1_coop"),
      (32, "n128_m32_k64_c1x1_coop"), (33, "n128_m64_k64_c1x1_coop"), (64, "n128_m64_k64_c1x1_coop"),
      (65, "n128_m128_k64_c1x1_coop"), (128, "n128_m128_k64_c1x1_coop")],
 )

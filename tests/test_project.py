@@ -54,3 +54,11 @@ def test_generator_writes_one_file_per_config(tmp_path):
 
     with pytest.raises(ValueError, match="matches no kernel"):
         generate.main([str(tmp_path), "--kernels", "nothing*"])
+
+
+def test_decode_config_matches_the_kernel():
+    configs = load("kernels/configs.py", "w4a16_configs_decode")
+    header = Path(ROOT, "csrc/decode_gemm.cuh").read_text()
+    max_m = int(re.search(r"constexpr int kDecodeMaxM = (\d+);", header).group(1))
+    decode = [c for c in configs.CONFIGS if isinstance(c, configs.DecodeConfig)]
+    assert decode and all(c.max_m == max_m for c in decode)

@@ -34,10 +34,21 @@ def _dtype_from_dlpack(code: int, bits: int, lanes: int) -> str:
     return f"{names.get(code, 'unknown')}{bits}"
 
 
+def _cuda_array_interface(a: Any) -> tuple[Any, Exception | None]:
+    """(a's __cuda_array_interface__ or None, the exception its getter raised or None). torch raises
+    RuntimeError or KeyError, not AttributeError, for CUDA tensors it cannot describe (requires_grad,
+    float8, ...), so a bare hasattr() would let those escape as the wrong exception type."""
+    try:
+        return getattr(a, "__cuda_array_interface__", None), None
+    except Exception as exc:  # noqa: BLE001 - reported as a TypeError by device_view
+        return None, exc
+
+
 def is_device_array(a: Any) -> bool:
     if isinstance(a, np.ndarray):
         return False
-    if hasattr(a, "__cuda_array_interface__"):
+    cai, cai_error = _cuda_array_interface(a)
+    if cai is not None or cai_error is not None:
         return True
     if hasattr(a, "__dlpack_device__"):
         try:
@@ -49,7 +60,7 @@ def is_device_array(a: Any) -> bool:
 
 def device_view(a: Any, name: str, stream: int | None = None) -> ArrayView:
     """Pointer, shape, element strides and device of a device array, read in place."""
-    cai = getattr(a, "__cuda_array_interface__", None)
+    cai, cai_error = _cuda_array_interface(a)
     if cai is not None:
         typestr = cai["typestr"]
         dtype = np.dtype(typestr)
@@ -72,15 +83,20 @@ def device_view(a: Any, name: str, stream: int | None = None) -> ArrayView:
         return ArrayView(ptr, shape, strides, dtype.name, int(device))
     if hasattr(a, "__dlpack__"):
         try:
-            capsule = a.__dlpack__(stream=stream) if stream is not None else a.__dlpack__()
-        except TypeError:
-            capsule = a.__dlpack__()
+            try:
+                capsule = a.__dlpack__(stream=stream) if stream is not None else a.__dlpack__()
+            except TypeError:
+                capsule = a.__dlpack__()
+        except Exception as exc:  # noqa: BLE001 - e.g. torch refuses tensors that require grad
+            raise TypeError(f"{name} cannot be read as a GPU array: {cai_error or exc}") from None
         info = core.dlpack_info(capsule)
         device_type, device = info["device"]
         if device_type not in (_DLPACK_CUDA, _DLPACK_CUDA_MANAGED):
             raise ValueError(f"{name} is on DLPack device type {device_type}, not a CUDA GPU")
         return ArrayView(int(info["ptr"]), tuple(info["shape"]), tuple(info["strides"]),
                          _dtype_from_dlpack(*info["dtype"]), int(device), keepalive=capsule)
+    if cai_error is not None:
+        raise TypeError(f"{name} cannot be read as a GPU array: {cai_error}") from None
     raise TypeError(f"{name} must be a numpy array or a GPU array exposing __dlpack__ or __cuda_array_interface__, "
                     f"got {type(a).__name__}")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ._arrays import _cuda_array_interface
 from ._native import core
 
 SUPPORTED_GROUP_SIZES = (64, 128)
@@ -33,7 +34,8 @@ def _host_array(a: Any, name: str) -> np.ndarray:
     """A numpy view of a host array; device arrays are refused rather than silently copied."""
     if isinstance(a, np.ndarray):
         return a
-    if hasattr(a, "__cuda_array_interface__"):
+    cai, cai_error = _cuda_array_interface(a)  # torch raises RuntimeError/KeyError here for some tensors
+    if cai is not None or cai_error is not None:
         raise TypeError(f"{name} must be a host (numpy) array, got a device array; copy it to the host first")
     try:
         return np.asarray(a)

@@ -64,12 +64,19 @@ typedef struct w4a16_gemm_args {
   int64_t ldo;
 } w4a16_gemm_args_t;
 
+enum {
+  W4A16_SCHEDULE_COOPERATIVE = 0, /* CUTLASS: two consumer warpgroups split each tile */
+  W4A16_SCHEDULE_PINGPONG = 1,    /* CUTLASS: each consumer warpgroup owns a tile, epilogues overlap */
+  W4A16_SCHEDULE_DECODE = 2       /* memory-bound split-K kernel for small m (no CUTLASS) */
+};
+
 typedef struct w4a16_config_info {
   const char* name;            /* e.g. "w4a16_sm90_n128_m16_k64_c1x1_coop_s" */
   int tile_n, tile_m, tile_k;  /* output features x tokens x k per CTA */
   int cluster_n, cluster_m;
-  int pingpong;                /* 0: cooperative, 1: ping-pong */
+  int schedule;                /* W4A16_SCHEDULE_*: how the CTAs share the work */
   int zeros;                   /* 1: serves weights with zero points, 0: scale-only */
+  int stream_k;                /* 1: stream-K scheduler (K split across CTAs when tiles < SMs) */
 } w4a16_config_info_t;
 
 W4A16_API const char* w4a16_status_string(w4a16_status_t status);

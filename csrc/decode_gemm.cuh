@@ -1,0 +1,42 @@
+// Decode path: a memory-bound W4A16 GEMM for small token counts (m <= kDecodeMaxM), plain CUDA C++ (sm_90a,
+// mma.sync through inline PTX), no CUTLASS. It streams the packed weights (weight_layout.hpp) through a deep
+// shared-memory ring fed by bulk async copies (TMA, mbarriers) and splits K over the CTAs of one thread-block
+// cluster, which reduce their fp32 partials through distributed shared memory in a fixed order: deterministic,
+// no workspace, one launch.
+#pragma once
+
+#include <cstddef>
+
+#include <cuda_runtime_api.h>
+
+#include "w4a16/w4a16.h"
+
+namespace w4a16 {
+
+constexpr int kDecodeMaxM = 16;
+
+// True when the decode kernel serves this problem: 1 <= m <= kDecodeMaxM, n % 8 == 0, k % 64 == 0,
+// group_size in {64, 128, k}, x / packed_weight / scales / zeros / out 16-byte aligned, ldx and ldo multiples of 8.
+bool decode_supports(const w4a16_gemm_args_t& a);
+
+// Always 0: the split-K reduction goes through distributed shared memory, not global memory.
+size_t decode_workspace_size(const w4a16_gemm_args_t& a, int sm_count);
+
+// Launches on stream (asynchronous, no allocation, no synchronisation: CUDA-graph capturable).
+// W4A16_CUDA_ERROR (with set_error_message) if the launch fails, W4A16_INVALID_SHAPE if !decode_supports(a).
+w4a16_status_t decode_gemm(const w4a16_gemm_args_t& a, int sm_count, void* workspace, cudaStream_t stream);
+
+// Tuning and test hooks.
+struct DecodeConfig {
+  int warps;    // consumer warps per CTA: 8 (the kernel is templated on it; only 8 is compiled)
+  int tile_nb;  // 16-row weight blocks per CTA: 16 or 32
+  int split;    // CTAs along K (= cluster size), 1..8
+  int stages;   // shared-memory ring depth in 128-column stages; 0: automatic
+  int pdl;      // 0: off; 1: programmatic dependent launch, wait first; 2: PDL, weights requested before the wait
+};
+DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count);
+bool decode_config_valid(const DecodeConfig& cfg, long long m);  // (warps, tile_nb) compiled for this m
+w4a16_status_t decode_gemm_with_config(const w4a16_gemm_args_t& a, const DecodeConfig& cfg, int sm_count,
+                                       cudaStream_t stream);
+
+}  // namespace w4a16

@@ -1,0 +1,563 @@
+// Standalone test + benchmark of the decode kernel (csrc/decode_gemm.cu). Build: scripts/decode_dev/run.sh.
+//   decode_test check        correctness on small shapes (all configs) + a 4096x4096 shape, determinism
+//   decode_test check-small  a short correctness pass (for compute-sanitizer)
+//   decode_test bench        protocol-v2 timing of the Llama shapes at M = 1, 4, 16, auto config (+ a PDL column)
+//   decode_test sweep        the same shapes over tile / split / pipeline / PDL variants
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "decode_gemm.cuh"
+#include "packing.h"
+
+namespace w4a16 {
+// The library's runner defines this; the standalone test keeps the message.
+static char g_msg[1024];
+void set_error_message(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(g_msg, sizeof(g_msg), fmt, ap);
+  va_end(ap);
+}
+}  // namespace w4a16
+
+#define CK(call)                                                                                    \
+  do {                                                                                              \
+    cudaError_t e_ = (call);                                                                        \
+    if (e_ != cudaSuccess) {                                                                        \
+      std::fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, \
+                   #call);                                                                          \
+      std::exit(2);                                                                                 \
+    }                                                                                               \
+  } while (0)
+
+#define CKW(call)                                                                                     \
+  do {                                                                                                \
+    w4a16_status_t s_ = (call);                                                                       \
+    if (s_ != W4A16_OK) {                                                                             \
+      std::fprintf(stderr, "w4a16 status %d at %s:%d: %s (%s)\n", (int)s_, __FILE__, __LINE__, #call, \
+                   w4a16::g_msg);                                                                     \
+      std::exit(3);                                                                                   \
+    }                                                                                                 \
+  } while (0)
+
+using w4a16::DecodeConfig;
+
+static int g_failures = 0;
+
+// ------------------------------------------------------------------------------------------------------------
+// Correctness.
+
+struct Case {
+  int m, n, k, group;
+  bool zeros, bias;
+  float alpha;
+  int ldx_pad, ldo_pad;
+};
+
+static uint16_t h2bits(__half h) {
+  uint16_t b;
+  std::memcpy(&b, &h, 2);
+  return b;
+}
+
+// Returns false on failure. cfgs: configs to run (auto when tile_nb == 0).
+static bool run_case(const Case& c, const std::vector<DecodeConfig>& cfgs, uint64_t seed, bool verbose) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u11(-1.f, 1.f), us(0.005f, 0.02f), uz(-0.05f, 0.05f);
+  std::uniform_int_distribution<int> uq(-8, 7);
+  const int64_t M = c.m, N = c.n, K = c.k, G = c.group;
+  const int64_t ldx = K + c.ldx_pad, ldo = N + c.ldo_pad;
+  const int64_t npad = w4a16::padded_n(N);
+  std::vector<int8_t> q(K * N);
+  for (auto& v : q) v = static_cast<int8_t>(uq(rng));
+  std::vector<__half> s((K / G) * N), z((K / G) * N), bias(N), x(M * ldx);
+  for (auto& v : s) v = __float2half(us(rng));
+  for (auto& v : z) v = __float2half(uz(rng));
+  for (auto& v : bias) v = __float2half(u11(rng));
+  for (int64_t i = 0; i < M * ldx; ++i) x[i] = (i % ldx) < K ? __float2half(u11(rng)) : __float2half(NAN);
+  std::vector<uint8_t> packed(npad * K / 2, 0);
+  for (int64_t kk = 0; kk < K; ++kk)
+    for (int64_t nn = 0; nn < N; ++nn) {
+      const int64_t off = w4a16::packed_nibble_offset(nn, kk, npad);
+      packed[off >> 1] |= static_cast<uint8_t>((q[kk * N + nn] & 0xF) << ((off & 1) * 4));
+    }
+  // float64 reference
+  std::vector<double> ref(M * N), wcol(K);
+  for (int64_t nn = 0; nn < N; ++nn) {
+    for (int64_t kk = 0; kk < K; ++kk) {
+      const int64_t gi = (kk / G) * N + nn;
+      double w = q[kk * N + nn] * (double)__half2float(s[gi]);
+      if (c.zeros) w += (double)__half2float(z[gi]);
+      wcol[kk] = w;
+    }
+    for (int64_t mm = 0; mm < M; ++mm) {
+      double acc = 0;
+      const __half* xr = &x[mm * ldx];
+      for (int64_t kk = 0; kk < K; ++kk) acc += (double)__half2float(xr[kk]) * wcol[kk];
+      ref[mm * N + nn] = c.alpha * acc + (c.bias ? (double)__half2float(bias[nn]) : 0.0);
+    }
+  }
+  // device buffers of exact size (memcheck sees any overrun)
+  __half *dx, *ds, *dz = nullptr, *db = nullptr, *dout;
+  uint8_t* dw;
+  CK(cudaMalloc(&dx, M * ldx * 2));
+  CK(cudaMalloc(&dw, packed.size()));
+  CK(cudaMalloc(&ds, s.size() * 2));
+  if (c.zeros) CK(cudaMalloc(&dz, z.size() * 2));
+  if (c.bias) CK(cudaMalloc(&db, N * 2));
+  CK(cudaMalloc(&dout, M * ldo * 2));
+  CK(cudaMemcpy(dx, x.data(), M * ldx * 2, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(dw, packed.data(), packed.size(), cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(ds, s.data(), s.size() * 2, cudaMemcpyHostToDevice));
+  if (c.zeros) CK(cudaMemcpy(dz, z.data(), z.size() * 2, cudaMemcpyHostToDevice));
+  if (c.bias) CK(cudaMemcpy(db, bias.data(), N * 2, cudaMemcpyHostToDevice));
+
+  w4a16_gemm_args_t a{};
+  a.m = M; a.n = N; a.k = K; a.group_size = G;
+  a.x = dx; a.ldx = ldx; a.packed_weight = dw; a.scales = ds; a.zeros = dz; a.bias = db;
+  a.alpha = c.alpha; a.out = dout; a.ldo = ldo;
+  if (!w4a16::decode_supports(a)) {
+    std::printf("FAIL decode_supports false for m=%d n=%d k=%d g=%d\n", c.m, c.n, c.k, c.group);
+    ++g_failures;
+    return false;
+  }
+  bool ok = true;
+  std::vector<__half> out(M * ldo), out2(M * ldo);
+  for (const DecodeConfig& cfg0 : cfgs) {
+    DecodeConfig cfg = cfg0.tile_nb == 0 ? w4a16::decode_select_config(a, 132) : cfg0;
+    if (cfg0.tile_nb == 0) {
+      cfg.pdl = cfg0.pdl;
+      cfg.stages = cfg0.stages;
+    }
+    if (cfg.split > K / 64) cfg.split = (int)(K / 64);
+    double err_num = 0, err_den = 0;
+    bool unwritten = false, clobbered = false, nondet = false;
+    for (int rep = 0; rep < 2; ++rep) {
+      CK(cudaMemset(dout, 0xFF, M * ldo * 2));  // fp16 0xFFFF = NaN
+      CKW(w4a16::decode_gemm_with_config(a, cfg, 132, 0));
+      CK(cudaGetLastError());
+      CK(cudaDeviceSynchronize());
+      CK(cudaMemcpy(rep ? out2.data() : out.data(), dout, M * ldo * 2, cudaMemcpyDeviceToHost));
+    }
+    for (int64_t mm = 0; mm < M; ++mm)
+      for (int64_t nn = 0; nn < ldo; ++nn) {
+        const __half h = out[mm * ldo + nn];
+        if (nn >= N) {
+          if (h2bits(h) != 0xFFFF) clobbered = true;
+          continue;
+        }
+        const double v = __half2float(h);
+        if (!std::isfinite(v)) unwritten = true;
+        const double d = v - ref[mm * N + nn];
+        err_num += d * d;
+        err_den += ref[mm * N + nn] * ref[mm * N + nn];
+      }
+    if (std::memcmp(out.data(), out2.data(), out.size() * 2) != 0) nondet = true;
+    const double rel = std::sqrt(err_num / std::max(err_den, 1e-300));
+    const bool pass = !unwritten && !clobbered && !nondet && rel < 2e-3;
+    if (!pass || verbose)
+      std::printf("%s m=%d n=%d k=%d g=%d zeros=%d bias=%d alpha=%.2f ldx+%d ldo+%d cfg(warps=%d tn=%d split=%d "
+                  "stages=%d pdl=%d): rel_err=%.3e%s%s%s\n",
+                  pass ? "ok  " : "FAIL", c.m, c.n, c.k, c.group, c.zeros, c.bias, c.alpha, c.ldx_pad, c.ldo_pad,
+                  cfg.warps, cfg.tile_nb, cfg.split, cfg.stages, cfg.pdl, rel, unwritten ? " UNWRITTEN/NaN" : "",
+                  clobbered ? " WROTE-PAST-N" : "", nondet ? " NONDETERMINISTIC" : "");
+    if (!pass) {
+      ok = false;
+      ++g_failures;
+    }
+  }
+  CK(cudaFree(dx)); CK(cudaFree(dw)); CK(cudaFree(ds)); CK(cudaFree(dout));
+  if (dz) CK(cudaFree(dz));
+  if (db) CK(cudaFree(db));
+  return ok;
+}
+
+static std::vector<DecodeConfig> all_configs() {
+  std::vector<DecodeConfig> v;
+  v.push_back({0, 0, 0, 0, 0});  // auto
+  const int tns[2] = {16, 32};
+  const int splits[4] = {1, 3, 5, 8};
+  for (int tn : tns)
+    for (int sp : splits) v.push_back({8, tn, sp, 0, 0});
+  v.push_back({8, 16, 2, 1, 0});  // ring of one stage
+  v.push_back({8, 16, 1, 2, 1});  // ring wrap-around, PDL
+  v.push_back({8, 32, 7, 3, 2});
+  v.push_back({0, 0, 0, 2, 2});    // auto tile / split
+  return v;
+}
+
+static void check(bool small) {
+  std::vector<Case> cases;
+  const int ms_full[] = {1, 2, 3, 7, 8, 9, 15, 16};
+  const int ms_small[] = {1, 7, 9, 16};
+  uint64_t seed = 1;
+  int idx = 0;
+  for (int m : (small ? std::vector<int>(ms_small, ms_small + 4) : std::vector<int>(ms_full, ms_full + 8))) {
+    // cycle shapes / modes so every m meets several of them
+    const int ns[] = {8, 24, 136, 264, 512};
+    const int ks[] = {64, 192, 512, 1024};
+    for (int t = 0; t < (small ? 2 : 4); ++t, ++idx) {
+      Case c;
+      c.m = m;
+      c.n = ns[(idx * 3 + t) % 5];
+      c.k = ks[(idx + t) % 4];
+      const int gsel = (idx + 2 * t) % 3;
+      c.group = gsel == 0 ? 64 : gsel == 1 ? 128 : c.k;
+      if (c.k % c.group) c.group = 64;
+      c.zeros = (idx % 2) == 1;
+      c.bias = (idx % 3) != 0;
+      c.alpha = (idx % 4 == 0) ? 1.0f : 0.75f;
+      c.ldx_pad = (idx % 2) ? 8 : 0;
+      c.ldo_pad = (idx % 3 == 1) ? 16 : 0;
+      cases.push_back(c);
+    }
+  }
+  std::vector<DecodeConfig> cfgs = all_configs();
+  if (small) cfgs = {{0, 0, 0, 0, 0}, {8, 16, 3, 2, 0}, {8, 32, 8, 1, 2}, {8, 32, 1, 0, 1}};
+  for (const Case& c : cases) run_case(c, cfgs, seed++, false);
+  if (!small) {
+    // a Llama-sized shape through the auto config at decode m
+    const int ms[] = {1, 16};
+    for (int m : ms) {
+      Case big{m, 4096, 4096, 128, false, true, 1.0f, 0, 0};
+      run_case(big, {{0, 0, 0, 0, 0}, {0, 0, 0, 0, 2}}, seed++, true);
+    }
+    Case bigz{16, 6144, 4096, 128, true, false, 1.0f, 0, 0};
+    run_case(bigz, {{0, 0, 0, 0, 0}}, seed++, true);
+    Case bigk{4, 1000, 14336, 14336, false, true, 0.5f, 8, 8};  // per-column scales, n % 16 != 0
+    run_case(bigk, {{0, 0, 0, 0, 0}, {8, 16, 7, 3, 0}}, seed++, true);
+    // what decode_supports must refuse
+    w4a16_gemm_args_t a{};
+    alignas(16) static char dummy[64];
+    a.m = 1; a.n = 64; a.k = 128; a.group_size = 128; a.x = dummy; a.ldx = 128; a.packed_weight = dummy;
+    a.scales = dummy; a.out = dummy; a.ldo = 64; a.alpha = 1.f;
+    const bool base_ok = w4a16::decode_supports(a);
+    w4a16_gemm_args_t b = a; b.m = w4a16::kDecodeMaxM + 1;
+    w4a16_gemm_args_t c = a; c.n = 60;
+    w4a16_gemm_args_t d = a; d.group_size = 32;
+    w4a16_gemm_args_t e = a; e.x = dummy + 2;
+    w4a16_gemm_args_t f = a; f.ldo = 68;
+    w4a16_gemm_args_t g = a; g.k = 96; g.ldx = 96; g.group_size = 96;
+    const bool refused = !w4a16::decode_supports(b) && !w4a16::decode_supports(c) && !w4a16::decode_supports(d) &&
+                         !w4a16::decode_supports(e) && !w4a16::decode_supports(f) && !w4a16::decode_supports(g);
+    std::printf("%s decode_supports: accepts a valid problem=%d, refuses bad ones=%d\n",
+                base_ok && refused ? "ok  " : "FAIL", base_ok, refused);
+    if (!(base_ok && refused)) ++g_failures;
+  }
+  std::printf("check%s: %zu cases x %zu configs, %d failures\n", small ? "-small" : "", cases.size(), cfgs.size(),
+              g_failures);
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Benchmark (shared/README.md protocol v2).
+
+__global__ void fill_random_u32(uint32_t* p, size_t n, uint32_t seed) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    uint32_t h = (uint32_t)i * 0x9E3779B1u ^ seed;
+    h ^= h >> 16; h *= 0x85EBCA6Bu; h ^= h >> 13; h *= 0xC2B2AE35u; h ^= h >> 16;
+    p[i] = h;
+  }
+}
+__global__ void fill_random_half(__half* p, size_t n, uint32_t seed, float lo, float hi) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    uint32_t h = (uint32_t)i * 0x9E3779B1u ^ seed;
+    h ^= h >> 16; h *= 0x85EBCA6Bu; h ^= h >> 13; h *= 0xC2B2AE35u; h ^= h >> 16;
+    p[i] = __float2half(lo + (hi - lo) * (h >> 8) * (1.0f / 16777216.0f));
+  }
+}
+
+__global__ void empty_kernel() {}
+
+static void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+static double copy_bandwidth() {
+  const size_t bytes = size_t(1) << 30;
+  void *a, *b;
+  CK(cudaMalloc(&a, bytes));
+  CK(cudaMalloc(&b, bytes));
+  CK(cudaMemset(a, 1, bytes));
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  for (int i = 0; i < 2; ++i) CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, 0));
+  CK(cudaDeviceSynchronize());
+  std::vector<float> t;
+  for (int i = 0; i < 10; ++i) {
+    CK(cudaEventRecord(e0, 0));
+    CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, 0));
+    CK(cudaEventRecord(e1, 0));
+    CK(cudaEventSynchronize(e1));
+    float ms;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    t.push_back(ms);
+  }
+  std::sort(t.begin(), t.end());
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+  CK(cudaFree(a));
+  CK(cudaFree(b));
+  return 2.0 * bytes / (t[t.size() / 2] * 1e-3);  // read + write
+}
+
+struct ShapeBufs {
+  int n, k, R;
+  std::vector<uint8_t*> w;
+  std::vector<__half*> s, x, out;
+};
+
+static ShapeBufs alloc_shape(int n, int k, int max_m) {
+  ShapeBufs b;
+  b.n = n;
+  b.k = k;
+  const size_t wbytes = (size_t)w4a16::padded_n(n) * k / 2;
+  const size_t sbytes = (size_t)(k / 128) * n * 2;
+  const double r = std::ceil(256.0 * 1024 * 1024 / (double)(wbytes + sbytes));
+  b.R = (int)std::min(64.0, std::max(4.0, r));
+  for (int i = 0; i < b.R; ++i) {
+    uint8_t* w;
+    __half *s, *x, *o;
+    CK(cudaMalloc(&w, wbytes));
+    CK(cudaMalloc(&s, sbytes));
+    CK(cudaMalloc(&x, (size_t)max_m * k * 2));
+    CK(cudaMalloc(&o, (size_t)max_m * n * 2));
+    fill_random_u32<<<1024, 256>>>(reinterpret_cast<uint32_t*>(w), wbytes / 4, 1234u + i);
+    CK(cudaGetLastError());
+    fill_random_half<<<256, 256>>>(s, sbytes / 2, 77u + i, 0.002f, 0.01f);
+    CK(cudaGetLastError());
+    fill_random_half<<<256, 256>>>(x, (size_t)max_m * k, 999u + i, -1.f, 1.f);
+    CK(cudaGetLastError());
+    CK(cudaMemset(o, 0, (size_t)max_m * n * 2));
+    b.w.push_back(w);
+    b.s.push_back(s);
+    b.x.push_back(x);
+    b.out.push_back(o);
+  }
+  CK(cudaDeviceSynchronize());
+  return b;
+}
+
+static void free_shape(ShapeBufs& b) {
+  for (int i = 0; i < b.R; ++i) {
+    CK(cudaFree(b.w[i]));
+    CK(cudaFree(b.s[i]));
+    CK(cudaFree(b.x[i]));
+    CK(cudaFree(b.out[i]));
+  }
+}
+
+static w4a16_gemm_args_t make_args(const ShapeBufs& b, int i, int m) {
+  w4a16_gemm_args_t a{};
+  a.m = m; a.n = b.n; a.k = b.k; a.group_size = 128;
+  a.x = b.x[i]; a.ldx = b.k; a.packed_weight = b.w[i]; a.scales = b.s[i]; a.zeros = nullptr; a.bias = nullptr;
+  a.alpha = 1.0f; a.out = b.out[i]; a.ldo = b.n;
+  return a;
+}
+
+// Median per-call time in microseconds (one graph of R calls), or -1 if the config cannot be captured.
+static double time_config(const ShapeBufs& b, int m, const DecodeConfig* cfg, cudaStream_t stream) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  w4a16_status_t st = W4A16_OK;
+  for (int i = 0; i < b.R && st == W4A16_OK; ++i) {
+    w4a16_gemm_args_t a = make_args(b, i, m);
+    st = cfg ? w4a16::decode_gemm_with_config(a, *cfg, 132, stream) : w4a16::decode_gemm(a, 132, nullptr, stream);
+  }
+  cudaError_t ce = cudaStreamEndCapture(stream, &graph);
+  if (st != W4A16_OK || ce != cudaSuccess) {
+    std::printf("  capture failed: status %d (%s), %s\n", (int)st, w4a16::g_msg, cudaGetErrorString(ce));
+    cudaGetLastError();
+    if (ce == cudaSuccess) CK(cudaGraphDestroy(graph));
+    return -1;
+  }
+  CK(cudaGraphInstantiate(&exec, graph, 0));
+  for (int i = 0; i < 3; ++i) CK(cudaGraphLaunch(exec, stream));
+  CK(cudaStreamSynchronize(stream));
+  sleep_ms(30);
+  cudaEvent_t e0[15], e1[15];
+  for (int i = 0; i < 15; ++i) {
+    CK(cudaEventCreate(&e0[i]));
+    CK(cudaEventCreate(&e1[i]));
+  }
+  for (int i = 0; i < 15; ++i) {
+    CK(cudaEventRecord(e0[i], stream));
+    CK(cudaGraphLaunch(exec, stream));
+    CK(cudaEventRecord(e1[i], stream));
+  }
+  CK(cudaStreamSynchronize(stream));
+  std::vector<float> t;
+  for (int i = 0; i < 15; ++i) {
+    float ms;
+    CK(cudaEventElapsedTime(&ms, e0[i], e1[i]));
+    t.push_back(ms);
+    CK(cudaEventDestroy(e0[i]));
+    CK(cudaEventDestroy(e1[i]));
+  }
+  std::sort(t.begin(), t.end());
+  CK(cudaGraphExecDestroy(exec));
+  CK(cudaGraphDestroy(graph));
+  return t[t.size() / 2] * 1e3 / b.R;
+}
+
+struct NK {
+  const char* name;
+  int n, k;
+};
+static const NK kShapes[8] = {{"8b.qkv", 6144, 4096},   {"8b.o", 4096, 4096},    {"8b.gate_up", 28672, 4096},
+                              {"8b.down", 4096, 14336}, {"70b.qkv", 10240, 8192}, {"70b.o", 8192, 8192},
+                              {"70b.gate_up", 57344, 8192}, {"70b.down", 8192, 28672}};
+
+static double floor_bytes(int m, int n, int k) {
+  return (double)n * k / 2 + (double)n * (k / 128) * 2 + (double)m * k * 2 + (double)m * n * 2;
+}
+
+static void bench(bool sweep) {
+  cudaStream_t stream;
+  CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const double bw = copy_bandwidth();
+  std::printf("device-to-device copy (1 GiB, read+write): %.1f GB/s\n", bw / 1e9);
+  std::vector<std::string> table;
+  if (sweep) {
+    // Fixed per-call cost: an empty kernel, and tiny weights through the auto config.
+    {
+      cudaGraph_t graph;
+      cudaGraphExec_t exec;
+      const int R = 32;
+      CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+      for (int i = 0; i < R; ++i) empty_kernel<<<1, 32, 0, stream>>>();
+      CK(cudaGetLastError());
+      CK(cudaStreamEndCapture(stream, &graph));
+      CK(cudaGraphInstantiate(&exec, graph, 0));
+      cudaEvent_t e0, e1;
+      CK(cudaEventCreate(&e0));
+      CK(cudaEventCreate(&e1));
+      for (int i = 0; i < 3; ++i) CK(cudaGraphLaunch(exec, stream));
+      std::vector<float> t;
+      for (int i = 0; i < 15; ++i) {
+        CK(cudaEventRecord(e0, stream));
+        CK(cudaGraphLaunch(exec, stream));
+        CK(cudaEventRecord(e1, stream));
+        CK(cudaEventSynchronize(e1));
+        float ms;
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        t.push_back(ms);
+      }
+      std::sort(t.begin(), t.end());
+      std::printf("empty kernel in a graph: %.2f us per call\n", t[7] * 1e3 / R);
+      CK(cudaEventDestroy(e0));
+      CK(cudaEventDestroy(e1));
+      CK(cudaGraphExecDestroy(exec));
+      CK(cudaGraphDestroy(graph));
+    }
+    const int probe_k[3] = {128, 1024, 4096};
+    for (int k : probe_k) {
+      ShapeBufs b = alloc_shape(4096, k, 16);
+      w4a16_gemm_args_t a = make_args(b, 0, 1);
+      DecodeConfig ac = w4a16::decode_select_config(a, 132);
+      std::printf("probe N=4096 K=%d M=1 R=%d auto=(%d,%d,%d): %.2f us;", k, b.R, ac.warps, ac.tile_nb, ac.split,
+                  time_config(b, 1, nullptr, stream));
+      const int wt[2][2] = {{8, 16}, {8, 32}};
+      for (auto& p : wt) {
+        DecodeConfig c{p[0], p[1], 1, 0, 0};
+        std::printf(" %d/%d/1:%.2f", p[0], p[1], time_config(b, 1, &c, stream));
+      }
+      std::printf("\n");
+      free_shape(b);
+    }
+  }
+  for (const NK& sh : kShapes) {
+    ShapeBufs b = alloc_shape(sh.n, sh.k, 16);
+    const int ms_bench[] = {1, 4, 16};
+    const int ms_sweep[] = {1, 16};
+    if (!sweep) {
+      for (int m : ms_bench) {
+        w4a16_gemm_args_t a = make_args(b, 0, m);
+        DecodeConfig c = w4a16::decode_select_config(a, 132);
+        const double us = time_config(b, m, nullptr, stream);
+        DecodeConfig c2 = c;
+        c2.pdl = 2;
+        const double us2 = time_config(b, m, &c2, stream);
+        const double bytes = floor_bytes(m, sh.n, sh.k);
+        const double fl = bytes / bw * 1e6;
+        char line[256];
+        std::snprintf(line, sizeof(line),
+                      "| %-11s | %5d | %5d | %2d | %2d/%2d/%d | %3d | %7.2f | %7.1f | %5.2f | %7.2f | %5.2f |",
+                      sh.name, sh.n, sh.k, m, c.warps, c.tile_nb, c.split, b.R, us, bytes / (us * 1e-6) / 1e9, us / fl,
+                      us2, us2 / fl);
+        table.push_back(line);
+        std::printf("%s\n", line);
+        std::fflush(stdout);
+      }
+    } else {
+      for (int m : ms_sweep) {
+        w4a16_gemm_args_t a = make_args(b, 0, m);
+        DecodeConfig ac = w4a16::decode_select_config(a, 132);
+        const double fl = floor_bytes(m, sh.n, sh.k) / bw * 1e6;
+        std::printf("sweep %s N=%d K=%d M=%d floor=%.2fus auto=(%d,%d,%d):", sh.name, sh.n, sh.k, m, fl, ac.warps,
+                    ac.tile_nb, ac.split);
+        const int wt[2][2] = {{8, 16}, {8, 32}};
+        const int sps[7] = {1, 2, 3, 4, 5, 6, 8};
+        double best = 1e30;
+        DecodeConfig bc{};
+        for (auto& p : wt)
+          for (int sp : sps) {
+            DecodeConfig c{p[0], p[1], sp, 0, 0};
+            if (sp > sh.k / 64 || !w4a16::decode_config_valid(c, m)) continue;
+            const double t = time_config(b, m, &c, stream);
+            if (t > 0 && t < best) {
+              best = t;
+              bc = c;
+            }
+            std::printf(" %d/%d/%d:%.2f", p[0], p[1], sp, t);
+            std::fflush(stdout);
+          }
+        std::printf(" | best %d/%d/%d %.2f (%.2fx floor) |", bc.warps, bc.tile_nb, bc.split, best, best / fl);
+        for (int pdl = 1; pdl <= 2; ++pdl) {
+          DecodeConfig c = ac;
+          c.pdl = pdl;
+          std::printf(" pdl%d:%.2f", pdl, time_config(b, m, &c, stream));
+        }
+        std::printf("\n");
+        std::fflush(stdout);
+      }
+    }
+    free_shape(b);
+  }
+  if (!sweep) {
+    std::printf("\nH100 copy BW %.1f GB/s; floor = bytes / copy BW; R weight sets, graph of R calls, median of 15\n",
+                bw / 1e9);
+    std::printf("| shape | N | K | M | warps/tn/split | R | us | GB/s | t/floor | us pdl2 | t/floor pdl2 |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (auto& l : table) std::printf("%s\n", l.c_str());
+  }
+  CK(cudaStreamDestroy(stream));
+}
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "check";
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device: %s, %d SMs, cc %d.%d\n", prop.name, prop.multiProcessorCount, prop.major, prop.minor);
+  if (mode == "check") check(false);
+  else if (mode == "check-small") check(true);
+  else if (mode == "bench") bench(false);
+  else if (mode == "sweep") bench(true);
+  else {
+    std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
+    return 1;
+  }
+  return g_failures ? 1 : 0;
+}
