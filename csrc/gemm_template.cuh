@@ -16,6 +16,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include <mutex>
+
 #include "cute/tensor.hpp"
 #include "cutlass/cutlass.h"
 #include "cutlass/epilogue/collective/collective_builder.hpp"
@@ -29,6 +31,13 @@
 #include "weight_layout.hpp"
 
 namespace w4a16 {
+
+// One lock for every instantiation's host-side descriptor setup (see run()); an inline function's static is
+// a single object across the library's translation units.
+inline std::mutex& descriptor_mutex() {
+  static std::mutex m;
+  return m;
+}
 
 // StreamK: CUTLASS's stream-K tile scheduler (cooperative only) instead of the plain persistent one. It lets
 // a problem with fewer output tiles than SMs split K across CTAs (deterministic fixed-order reduction in the
@@ -150,7 +159,15 @@ struct Sm90W4A16Gemm {
   static w4a16_status_t run(const w4a16_gemm_args_t& a, int sm_count, void* workspace, cudaStream_t stream) {
     auto arguments = make_arguments(a, sm_count);
     Gemm gemm;
-    cutlass::Status st = gemm.initialize(arguments, workspace, stream);
+    cutlass::Status st;
+    {
+      // initialize() encodes the TMA descriptors (cudaGetDriverEntryPointByVersion + cuTensorMapEncodeTiled on
+      // every call). From 8 host threads at once that failed intermittently ("Failed to initialize the TMA
+      // descriptor", then a call through a null pointer: SIGSEGV; tests/test_concurrency.py). Host work of a few
+      // microseconds: serialise it. The launch below stays outside the lock (it may block on a full queue).
+      std::lock_guard<std::mutex> lock(descriptor_mutex());
+      st = gemm.initialize(arguments, workspace, stream);
+    }
     if (st == cutlass::Status::kSuccess) st = gemm.run(stream);
     if (st != cutlass::Status::kSuccess) {
       cudaError_t err = cudaGetLastError();

@@ -7,12 +7,34 @@
 Importing works without a GPU; running a GEMM there raises NoSM90DeviceError.
 """
 
-from ._errors import CudaError, NoSM90DeviceError, OutOfMemoryError
-from ._native import core as _core
-from ._arrays import DeviceArray
-from .autotune import autotune
-from .ops import device_info, gemm, list_configs, select_config
-from .quantize import QuantizedWeight, quantize, reference_gemm
+import importlib.util as _importlib_util
+import os as _os
+import sys as _sys
+
+
+def _import_torch_first() -> None:
+    # Known issue (benchmarks/NOTES.md, 2026-11-25): on the H100 machine (driver 580, torch 2.11+cu130),
+    # `import torch` segfaulted inside torch's operator registry when libw4a16_gemm had been loaded before it,
+    # with the static and with the shared CUDA runtime alike; torch first was fine every time. Until the cause
+    # is found, an installed torch is imported before our library. W4A16_NO_TORCH_PRELOAD=1 skips this.
+    if "torch" in _sys.modules or _os.environ.get("W4A16_NO_TORCH_PRELOAD") == "1":
+        return
+    if _importlib_util.find_spec("torch") is None:
+        return
+    try:
+        import torch  # noqa: F401
+    except Exception:  # noqa: BLE001 - a broken torch must not make w4a16_gemm unusable
+        pass
+
+
+_import_torch_first()
+
+from ._errors import CudaError, NoSM90DeviceError, OutOfMemoryError  # noqa: E402
+from ._native import core as _core  # noqa: E402
+from ._arrays import DeviceArray  # noqa: E402
+from .autotune import autotune  # noqa: E402
+from .ops import device_info, gemm, list_configs, select_config  # noqa: E402
+from .quantize import QuantizedWeight, quantize, reference_gemm  # noqa: E402
 
 __version__ = _core.__version__
 

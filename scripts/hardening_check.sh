@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# One device call for the hardening issue: build, compute-sanitizer (memcheck, racecheck, initcheck,
+# synccheck) over scripts/hardening/sanitizer_sweep.py, then the hardening tests, then a summary table.
+#   bash scripts/hardening_check.sh          (on the H100; logs and summary.txt under $OUT)
+# Files under $OUT (at most 8 come back): build.log, <tool>.log x 4, pytest.log, summary.txt (+ repro.log
+# with HARDENING_REPRO=1).
+# The four sanitizer runs go in parallel (one process each, small shapes), and the tests run beside them,
+# except the out-of-memory tests, which fill the GPU and so run alone once the sanitizers are done.
+# Every test process runs with a native backtrace handler preloaded (scripts/hardening/native_backtrace.py):
+# a crash prints its native frames, is recorded as CRASH <test id>, and the file's other tests still run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export SKBUILD_INSTALL_STRIP=false  # keep symbol tables, so that native backtraces have function names
+source scripts/device_setup.sh
+W4A16_PY=${W4A16_PY:-python3}
+SAN_BUDGET=${SAN_BUDGET:-150}  # seconds of cases per tool; every config comes first, then more shapes
+SANITIZER=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+WORK=$(mktemp -d)
+export W4A16_HARDENING_REPORT="$WORK/report.txt"
+: >"$W4A16_HARDENING_REPORT"
+SUMMARY="$OUT/summary.txt"
+{
+  echo "== hardening_check $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo '(tarball)')"
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  "$SANITIZER" --version | tail -1
+} >"$SUMMARY" 2>&1
+cat "$SUMMARY"
+BT_SO=$("$W4A16_PY" scripts/hardening/native_backtrace.py build "$WORK/native_backtrace.so") || BT_SO=""
+PRELOAD=${BT_SO:+LD_PRELOAD=$BT_SO}
+
+run_tool() {  # tool scope
+  local tool=$1 scope=$2 start=$(date +%s)
+  timeout $((SAN_BUDGET + 120)) "$SANITIZER" --tool "$tool" --error-exitcode 99 --print-limit 20 \
+    "$W4A16_PY" scripts/hardening/sanitizer_sweep.py --tool "$tool" --scope "$scope" --budget-s "$SAN_BUDGET" \
+    >"$OUT/$tool.log" 2>&1
+  echo "$? $(( $(date +%s) - start ))" >"$WORK/$tool.rc"
+}
+run_canary() {  # kind: memcheck must flag a deliberately short buffer, or its zero above means little
+  timeout 120 "$SANITIZER" --tool memcheck --print-limit 5 "$W4A16_PY" scripts/hardening/sanitizer_sweep.py \
+    --plant "$1" >"$WORK/canary_$1.log" 2>&1
+}
+echo "== compute-sanitizer (parallel, budget ${SAN_BUDGET}s each) and its canaries"
+run_tool memcheck full &
+run_tool synccheck full &
+run_tool racecheck full &
+run_tool initcheck full &
+(run_canary x; run_canary out; run_canary bias) &
+
+run_tests() {  # label, time limit (s), pytest args...: reruns without a test that crashed the process
+  local label=$1 limit=$2 start=$(date +%s) crashes="" deselect=() rc line crashed attempt
+  shift 2
+  for attempt in 1 2 3 4; do
+    echo "### $label: pytest $* ${deselect[*]}" >>"$OUT/pytest.log"
+    env $PRELOAD timeout "$limit" "$W4A16_PY" -m pytest -v -p no:cacheprovider -rfEs "$@" "${deselect[@]}" 2>&1 \
+      | tee -a "$OUT/pytest.log" >"$WORK/pytest_$label.log"
+    rc=${PIPESTATUS[0]}
+    if [ "$rc" -ne 139 ] && [ "$rc" -ne 134 ] && [ "$rc" -ne 135 ]; then break; fi
+    crashed=$(grep -oE "^tests/[^ ]+::[^ ]+" "$WORK/pytest_$label.log" | tail -1)
+    [ -z "$crashed" ] && break
+    crashes="$crashes CRASH:$crashed"
+    deselect+=(--deselect "$crashed")
+  done
+  line=$(grep -E "^(=+ )?[0-9]+ (passed|failed|skipped|error|deselected)|no tests ran" "$WORK/pytest_$label.log" | tail -1 | tr -d '=')
+  printf "%-12s rc=%-3s %4ss %s%s\n" "$label" "$rc" "$(( $(date +%s) - start ))" "${line:-?}" "$crashes" | tee -a "$WORK/tests.txt"
+}
+echo "== tests (beside the sanitizers)"
+: >"$OUT/pytest.log"
+: >"$WORK/tests.txt"
+run_tests bad_input 90 tests/test_bad_input.py
+run_tests fuzz 150 tests/test_fuzz.py
+run_tests concurrency 120 tests/test_concurrency.py
+run_tests graphs 60 tests/test_graphs.py
+run_tests large 150 tests/test_large.py -k "not out_of_memory"
+if [ -n "${HARDENING_REPRO:-}" ]; then  # the stand-alone crash reproducers, one process each
+  for mode in ${HARDENING_REPRO}; do
+    echo "### repro $mode" >>"$OUT/repro.log"
+    env $PRELOAD timeout 120 "$W4A16_PY" scripts/hardening/crash_repro.py "$mode" >>"$OUT/repro.log" 2>&1
+    echo "### repro $mode rc=$?" | tee -a "$OUT/repro.log"
+  done
+  "$W4A16_PY" scripts/hardening/native_backtrace.py symbolize "$OUT/repro.log" >>"$OUT/repro.log" 2>&1
+fi
+echo "== waiting for the sanitizers"
+wait
+echo "== out-of-memory tests (alone on the GPU)"
+run_tests oom 90 tests/test_large.py -k "out_of_memory"
+"$W4A16_PY" scripts/hardening/native_backtrace.py symbolize "$OUT/pytest.log" >"$WORK/native.txt" 2>&1
+
+# ---- summary table ----
+{
+  echo
+  printf "%-10s %-8s %-6s %-7s %s\n" tool errors rc seconds sweep
+  for tool in memcheck racecheck initcheck synccheck; do
+    read -r rc secs <"$WORK/$tool.rc" || { rc="?"; secs="?"; }
+    errors=$(grep -oE "ERROR SUMMARY: [0-9]+ error" "$OUT/$tool.log" | tail -1 | grep -oE "[0-9]+")
+    # racecheck may print only "RACECHECK SUMMARY: N hazards displayed (E errors, W warnings)"
+    [ -z "$errors" ] && errors=$(grep -oE "RACECHECK SUMMARY: .*\(([0-9]+) errors" "$OUT/$tool.log" | tail -1 | grep -oE "[0-9]+ errors" | grep -oE "[0-9]+")
+    [ "$rc" = "124" ] && errors="${errors:-TIMEOUT}"
+    sweep=$(grep -E "^SWEEP " "$OUT/$tool.log" | tail -1 | sed 's/^SWEEP //')
+    printf "%-10s %-8s %-6s %-7s %s\n" "$tool" "${errors:-?}" "$rc" "$secs" "${sweep:-no summary line}"
+  done
+  grep -hE "RACECHECK SUMMARY|ERROR SUMMARY|LEAK SUMMARY" "$OUT"/{memcheck,racecheck,initcheck,synccheck}.log 2>/dev/null | sort | uniq -c
+  echo
+  echo "memcheck canaries (a deliberately short buffer; must be reported):"
+  for kind in x out bias; do
+    n=$(grep -oE "ERROR SUMMARY: [0-9]+ error" "$WORK/canary_$kind.log" 2>/dev/null | tail -1 | grep -oE "[0-9]+")
+    first=$(grep -m1 -E "Invalid|Program hit|out of bounds" "$WORK/canary_$kind.log" 2>/dev/null | sed 's/=========//' | cut -c1-110)
+    echo "  short $kind: ${n:-?} errors reported; $(grep -m1 '^PLANT' "$WORK/canary_$kind.log" | cut -c1-100) ${first}"
+  done
+  echo
+  echo "tests:"
+  cat "$WORK/tests.txt"
+  echo
+  echo "details:"
+  cat "$W4A16_HARDENING_REPORT"
+  fuzz_cases=$(sed -nE 's/^fuzz_batch.* cases=([0-9]+).*/\1/p' "$W4A16_HARDENING_REPORT" | awk '{s+=$1} END {print s+0}')
+  fuzz_fail=$(sed -nE 's/^fuzz_batch.* failures=([0-9]+).*/\1/p' "$W4A16_HARDENING_REPORT" | awk '{s+=$1} END {print s+0}')
+  echo "fuzz total: cases=${fuzz_cases:-0} failures=${fuzz_fail:-?}"
+  grep -E "^FUZZ FAIL" "$OUT/pytest.log" | head -20
+  if grep -q "native backtrace" "$WORK/native.txt"; then
+    echo
+    echo "native backtraces of crashes (symbolized):"
+    head -80 "$WORK/native.txt"
+  fi
+} >>"$SUMMARY"
+echo "== summary"
+cat "$SUMMARY"
+rm -rf "$WORK"
