@@ -135,6 +135,14 @@ w4a16_status_t resolve_config(const w4a16_gemm_args_t* a, int config, int sm_cou
   return W4A16_OK;
 }
 
+// What every entry point does first: the shared argument checks, the device, the config.
+w4a16_status_t prepare_call(const w4a16_gemm_args_t* args, int config, const DeviceProps** props,
+                            const KernelEntry** entry) {
+  if (w4a16_status_t st = check_args(args)) return st;
+  if (w4a16_status_t st = current_device_props(props)) return st;
+  return resolve_config(args, config, (*props)->sm_count, entry);
+}
+
 }  // namespace
 
 void set_error_message(const char* fmt, ...) {
@@ -229,11 +237,9 @@ w4a16_status_t w4a16_select_config(const w4a16_gemm_args_t* args, int sm_count, 
 }
 
 w4a16_status_t w4a16_can_implement(const w4a16_gemm_args_t* args, int config) {
-  if (w4a16_status_t st = check_args(args)) return st;
   const DeviceProps* props = nullptr;
-  if (w4a16_status_t st = current_device_props(&props)) return st;
   const KernelEntry* entry = nullptr;
-  if (w4a16_status_t st = resolve_config(args, config, props->sm_count, &entry)) return st;
+  if (w4a16_status_t st = prepare_call(args, config, &props, &entry)) return st;
   if (args->m == 0) return W4A16_OK;
   return entry->can_implement(*args, props->sm_count);
 }
@@ -241,22 +247,18 @@ w4a16_status_t w4a16_can_implement(const w4a16_gemm_args_t* args, int config) {
 w4a16_status_t w4a16_workspace_size(const w4a16_gemm_args_t* args, int config, size_t* bytes) {
   if (!bytes) return W4A16_INVALID_VALUE;
   *bytes = 0;
-  if (w4a16_status_t st = check_args(args)) return st;
   const DeviceProps* props = nullptr;
-  if (w4a16_status_t st = current_device_props(&props)) return st;
   const KernelEntry* entry = nullptr;
-  if (w4a16_status_t st = resolve_config(args, config, props->sm_count, &entry)) return st;
+  if (w4a16_status_t st = prepare_call(args, config, &props, &entry)) return st;
   if (args->m > 0) *bytes = entry->workspace_size(*args, props->sm_count);
   return W4A16_OK;
 }
 
 w4a16_status_t w4a16_gemm(const w4a16_gemm_args_t* args, int config, void* workspace, size_t workspace_bytes,
                           cudaStream_t stream) {
-  if (w4a16_status_t st = check_args(args)) return st;
   const DeviceProps* props = nullptr;
-  if (w4a16_status_t st = current_device_props(&props)) return st;
   const KernelEntry* entry = nullptr;
-  if (w4a16_status_t st = resolve_config(args, config, props->sm_count, &entry)) return st;
+  if (w4a16_status_t st = prepare_call(args, config, &props, &entry)) return st;
   if (args->m == 0) return W4A16_OK;
   if (w4a16_status_t st = entry->can_implement(*args, props->sm_count)) return st;
   const size_t needed = entry->workspace_size(*args, props->sm_count);

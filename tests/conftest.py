@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -30,3 +32,35 @@ def rng(request):
 
 def has_gpu() -> bool:
     return _GPU_REASON is None
+
+
+# ---- helpers shared by the GPU test files ------------------------------------------------------------------
+
+
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch")
+
+
+def make_weight(rng, k, n, group_size, zeros):
+    """Random int4 weights with scales sized so that |out| stays O(1) for x in [-1, 1]."""
+    q = rng.integers(-8, 8, size=(k, n), dtype=np.int8)
+    g = k if group_size is None else group_size
+    s = ((rng.random((k // g, n)) + 0.5) / (4 * np.sqrt(k))).astype(np.float16)
+    z = (rng.standard_normal((k // g, n)) / np.sqrt(k)).astype(np.float16) if zeros else None
+    return w4.QuantizedWeight.from_int4(q, s, z, group_size=g)
+
+
+def rel_err(out, ref):
+    """||out - ref|| / ||ref||, after checking every output was written (poisoned buffers hold NaN)."""
+    out = np.asarray(out, dtype=np.float64)
+    assert np.all(np.isfinite(out)), f"{np.count_nonzero(~np.isfinite(out))} non-finite outputs (unwritten?)"
+    return np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30)
+
+
+def hardening_report(line: str) -> None:
+    """Appends a result line to $W4A16_HARDENING_REPORT (scripts/hardening_check.sh's summary), if set."""
+    path = os.environ.get("W4A16_HARDENING_REPORT")
+    if path:
+        with open(path, "a") as f:
+            f.write(line.rstrip() + "\n")

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -21,29 +20,11 @@ import numpy as np
 import pytest
 
 import w4a16_gemm as w4
+from conftest import hardening_report as report, make_weight
 
 pytestmark = pytest.mark.gpu
 N_THREADS = 8
 ITERS = 40
-
-
-def report(line: str) -> None:
-    path = os.environ.get("W4A16_HARDENING_REPORT")
-    if path:
-        with open(path, "a") as f:
-            f.write(line.rstrip() + "\n")
-
-
-@pytest.fixture
-def torch():
-    return pytest.importorskip("torch")
-
-
-def make_weight(rng, k, n, group_size, zeros):
-    q = rng.integers(-8, 8, size=(k, n), dtype=np.int8)
-    s = ((rng.random((k // group_size, n)) + 0.5) / (4 * np.sqrt(k))).astype(np.float16)
-    z = (rng.standard_normal((k // group_size, n)) / np.sqrt(k)).astype(np.float16) if zeros else None
-    return w4.QuantizedWeight.from_int4(q, s, z, group_size=group_size)
 
 
 def run_threads(target, n=N_THREADS):

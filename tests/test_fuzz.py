@@ -22,20 +22,13 @@ import numpy as np
 import pytest
 
 import w4a16_gemm as w4
+from conftest import hardening_report as report
 
 REL_TOL = 2e-3
 SEED = int(os.environ.get("W4A16_FUZZ_SEED", "20261125"))
 N_CASES = int(os.environ.get("W4A16_FUZZ_CASES", "600"))
 BATCH = 50
 CONFIGS = w4.list_configs()
-
-
-def report(line: str) -> None:
-    """Appends a result line for scripts/hardening_check.sh's summary (when it asks for one)."""
-    path = os.environ.get("W4A16_HARDENING_REPORT")
-    if path:
-        with open(path, "a") as f:
-            f.write(line.rstrip() + "\n")
 
 
 def fits(config: dict, m: int) -> bool:

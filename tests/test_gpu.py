@@ -8,23 +8,10 @@ import numpy as np
 import pytest
 
 import w4a16_gemm as w4
+from conftest import make_weight, rel_err
 
 pytestmark = pytest.mark.gpu
 REL_TOL = 2e-3
-
-
-def rel_err(out, ref):
-    out = np.asarray(out, dtype=np.float64)
-    assert np.all(np.isfinite(out)), f"{np.count_nonzero(~np.isfinite(out))} non-finite outputs (unwritten?)"
-    return np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30)
-
-
-def make_weight(rng, k, n, group_size, zeros):
-    q = rng.integers(-8, 8, size=(k, n), dtype=np.int8)
-    g = k if group_size is None else group_size
-    s = ((rng.random((k // g, n)) + 0.5) / (4 * np.sqrt(k))).astype(np.float16)
-    z = (rng.standard_normal((k // g, n)) / np.sqrt(k)).astype(np.float16) if zeros else None
-    return w4.QuantizedWeight.from_int4(q, s, z, group_size=g)
 
 
 def make_x(rng, m, k):
@@ -93,11 +80,6 @@ def test_config_of_the_wrong_mode_is_refused(rng):
     scale_only = next(c["name"] for c in CONFIGS if not c["zeros"])
     with pytest.raises(ValueError, match="zero-point|scale-only"):
         w4.gemm(make_x(rng, 2, 128), qw, config=scale_only)
-
-
-@pytest.fixture
-def torch():
-    return pytest.importorskip("torch")
 
 
 def test_torch_in_torch_out_on_the_current_stream(rng, torch):

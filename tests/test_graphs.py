@@ -7,40 +7,15 @@ data into the static inputs and replay. Every replay's outputs are poisoned with
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
 import w4a16_gemm as w4
+from conftest import hardening_report as report, make_weight, rel_err
 
 pytestmark = pytest.mark.gpu
 REL_TOL = 2e-3
-
-
-def report(line: str) -> None:
-    path = os.environ.get("W4A16_HARDENING_REPORT")
-    if path:
-        with open(path, "a") as f:
-            f.write(line.rstrip() + "\n")
-
-
-@pytest.fixture
-def torch():
-    return pytest.importorskip("torch")
-
-
-def make_weight(rng, k, n, group_size, zeros):
-    q = rng.integers(-8, 8, size=(k, n), dtype=np.int8)
-    s = ((rng.random((k // group_size, n)) + 0.5) / (4 * np.sqrt(k))).astype(np.float16)
-    z = (rng.standard_normal((k // group_size, n)) / np.sqrt(k)).astype(np.float16) if zeros else None
-    return w4.QuantizedWeight.from_int4(q, s, z, group_size=group_size)
-
-
-def rel_err(out, ref):
-    out = np.asarray(out, dtype=np.float64)
-    assert np.all(np.isfinite(out)), f"{np.count_nonzero(~np.isfinite(out))} non-finite outputs (unwritten?)"
-    return np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30)
 
 
 def warm_up(torch, calls, stream=None):

@@ -12,23 +12,16 @@
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 
 import w4a16_gemm as w4
+from conftest import hardening_report as report
 
 pytestmark = pytest.mark.gpu
 REL_TOL = 2e-3
 GIB = 1 << 30
-
-
-def report(line: str) -> None:
-    path = os.environ.get("W4A16_HARDENING_REPORT")
-    if path:
-        with open(path, "a") as f:
-            f.write(line.rstrip() + "\n")
 
 
 @pytest.fixture
