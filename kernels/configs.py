@@ -83,9 +83,10 @@ CONFIGS: list[KernelConfig | DecodeConfig] = _both_modes([
     # Prefill: 128 x 256 with 2-CTA clusters along the weights, so each x tile is multicast to both CTAs.
     KernelConfig(128, 256, cluster_n=2),
     KernelConfig(64, 128, schedule="pingpong"),
-    # Narrow layers at moderate M: 4096 / 128 = 32 tiles cannot fill 132 SMs; stream-K splits K over them.
-    KernelConfig(128, 64, stream_k=True),
-    KernelConfig(128, 128, stream_k=True),
+    # Not built by default: stream-K variants (KernelConfig(128, 64, stream_k=True), KernelConfig(128, 128,
+    # stream_k=True)) for narrow layers at moderate M, where 4096 / 128 = 32 tiles leave most of 132 SMs idle.
+    # They compile and passed the GPU tests on 2026-11-25 but have not been timed yet (benchmarks/NOTES.md);
+    # each costs ~2 min of CI build per weight mode.
 ]) + [DecodeConfig(zeros=False), DecodeConfig(zeros=True)]
 
 
