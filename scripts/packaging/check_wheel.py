@@ -36,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import w4a16_dist_meta  # noqa: E402
+from cudabin import cubin_archs, find_cuobjdump  # noqa: E402
 
 errors: list[str] = []
 
@@ -143,9 +144,6 @@ def check_contents(wheel: str, unpacked: str, cuobjdump: str | None) -> str:
             need(not [x for x in n if x.startswith("libcuda.so")], f"{rel} links libcuda directly")
             need(all(p.startswith("$ORIGIN") for p in rp), f"{rel}: RUNPATH {rp} has absolute entries")
     if cuobjdump:
-        sys.path.insert(0, HERE)
-        from conda_build_emulate import cubin_archs
-
         kernels, stubs, ptx = cubin_archs(cuobjdump, os.path.join(unpacked, "w4a16_gemm/libw4a16_gemm.so.0"))
         need(kernels == {"sm_90a"} and not ptx, f"kernels for {kernels} (ptx: {ptx}), expected sm_90a only")
         log(f"cubins: kernels {sorted(kernels)}" + (f", device-link stub {sorted(stubs)}" if stubs else ""))
@@ -209,8 +207,6 @@ def main(argv=None) -> int:
     needed, _ = dynamic(os.path.join(out, "probe", core))
     major = next((n.rsplit(".", 1)[1] for n in needed if n.startswith("libcudart.so.")), "13")
     repaired = repair(wheel, out, major)
-    from conda_build_emulate import find_cuobjdump
-
     runtime_dir = check_contents(repaired, os.path.join(out, "unpacked"), find_cuobjdump("/usr/local/cuda"))
     check_install(repaired, out, runtime_dir)
     size = os.path.getsize(repaired)

@@ -40,6 +40,7 @@ import zipfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import render_recipe  # noqa: E402
+from cudabin import cubin_archs, find_cuobjdump  # noqa: E402
 
 ROOT = render_recipe.ROOT
 RECIPE = render_recipe.RECIPE
@@ -65,30 +66,6 @@ def cuda_toolkit() -> tuple[str, str]:
             text = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout
             return os.path.realpath(root), re.search(r"release (\d+\.\d+)", text).group(1)
     raise SystemExit("conda_build_emulate: no CUDA toolkit found (set CUDA_HOME)")
-
-
-def find_cuobjdump(cuda_root: str) -> str | None:
-    """The toolkit's cuobjdump, or the one of PyPI's nvidia-cuda-cuobjdump wheel (nvidia/cu13/bin)."""
-    for c in (os.path.join(cuda_root, "bin", "cuobjdump"), shutil.which("cuobjdump")):
-        if c and os.access(c, os.X_OK):
-            return c
-    for base in sys.path:
-        for c in sorted(glob.glob(os.path.join(base, "nvidia", "cu*", "bin", "cuobjdump"))):
-            if os.access(c, os.X_OK):
-                return c
-    return None
-
-
-def cubin_archs(cuobjdump: str, path: str) -> tuple[set[str], set[str], bool]:
-    """(archs of cubins holding kernels, archs of cubins without any function, has PTX) of one ELF file.
-    nvcc's device-link step (CUDA_RESOLVE_DEVICE_SYMBOLS) adds a kernel-less stub for nvcc's default arch."""
-    out = subprocess.run([cuobjdump, "--dump-resource-usage", path], capture_output=True, text=True).stdout
-    kernels, stubs = set(), set()
-    for block in re.split(r"\n(?=Fatbin \w+ code:)", out):
-        m = re.search(r"arch = (\w+)", block)
-        if m:
-            (kernels if "Function " in block else stubs).add(m.group(1))
-    return kernels, stubs - kernels, "Fatbin ptx code" in out
 
 
 def copy_source(dest: str) -> None:
