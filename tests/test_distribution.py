@@ -104,12 +104,12 @@ def test_runtime_dependency_follows_the_cuda_major(monkeypatch):
 
 
 def test_pyproject_uses_the_provider_and_cmake_knows_the_wheel_folders():
+    meta = import_packaging("w4a16_dist_meta")
     tool = pyproject()["tool"]["scikit-build"]
     assert "dependencies" in pyproject()["project"]["dynamic"]
     provider = tool["metadata"]["dependencies"]
     assert provider["provider"] == "w4a16_dist_meta"
     assert os.path.isfile(os.path.join(ROOT, provider["provider-path"], "w4a16_dist_meta.py"))
-    meta = import_packaging("w4a16_dist_meta")
     cml = read("CMakeLists.txt")
     # CMake's RPATH and the provider's table name the same folders of the NVIDIA runtime wheels
     assert meta.RUNTIME_WHEELS[12][1] == "nvidia/cuda_runtime/lib" and '"nvidia/cuda_runtime/lib"' in cml
@@ -196,6 +196,8 @@ def test_dockerfile_is_wired_consistently():
     assert "check_ldd.sh" in runtime and "w4a16_only_test --help" in runtime
     assert "--mount=type=cache" in text and "ccache" in text
     # what the builder reads from the build context is not excluded by .dockerignore
+    if not os.path.isdir(os.path.join(ROOT, "python")):
+        pytest.skip("the sources are not part of this copy of the tests")
     for rel in ("pyproject.toml", "CMakeLists.txt", "scripts/packaging/w4a16_dist_meta.py",
                 "scripts/packaging/check_ldd.sh", "python/w4a16_gemm/__init__.py", "kernels/generate.py",
                 "csrc/include/w4a16/w4a16.h", "cmake/w4a16_gemmConfig.cmake.in", "README.md"):

