@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
@@ -80,7 +82,6 @@ int64_t parse_int(const char* text, const char* what, int64_t lo, int64_t hi) {
 Options parse(int argc, char** argv) {
   Options o;
   std::vector<const char*> positional;
-  bool group_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* flag) -> const char* {
@@ -92,7 +93,6 @@ Options parse(int argc, char** argv) {
       std::exit(0);
     } else if (a == "--group-size") {
       o.group_size = parse_int(value("--group-size"), "--group-size", 1, INT32_MAX);
-      group_given = true;
     } else if (a == "--zeros") {
       o.zeros = true;
     } else if (a == "--iters") {
@@ -122,7 +122,6 @@ Options parse(int argc, char** argv) {
     o.n = parse_int(positional[1], "N", 1, INT32_MAX);
     o.k = parse_int(positional[2], "K", 1, INT32_MAX);
   }
-  (void)group_given;
   return o;
 }
 
@@ -148,7 +147,7 @@ const void* kProbePointer = reinterpret_cast<const void*>(uintptr_t(256));
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   Options o = parse(argc, argv);
   if (o.list_configs) {
     list_configs();
@@ -321,4 +320,16 @@ int main(int argc, char** argv) {
     return kMismatch;
   }
   return kPassed;
+}
+
+int main(int argc, char** argv) {
+  // A problem too large for host memory (the random inputs and the reference live on the host too) must end
+  // with exit 4 and one line, not std::terminate.
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc&) {
+    fail(kRuntime, "out of host memory for a problem of this size");
+  } catch (const std::exception& e) {
+    fail(kRuntime, std::string("unexpected error: ") + e.what());
+  }
 }
