@@ -598,7 +598,10 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count) {
     if (!two_per_sm && s >= 4 && units > (sm_count * 3) / 4) continue;
     split = s;
   }
-  return DecodeConfig{8, tn, split, 0, 0};
+  // PDL (w4a16.h): 2 = request this CTA's first weight stages before waiting for the previous kernel (the weights
+  // are constants), 1 = wait first, 0 = plain launch.
+  const int pdl = (a.flags & W4A16_FLAG_NO_PDL) ? 0 : (a.flags & W4A16_FLAG_NO_WEIGHT_PREFETCH) ? 1 : 2;
+  return DecodeConfig{8, tn, split, 0, pdl};
 }
 
 w4a16_status_t decode_gemm_with_config(const w4a16_gemm_args_t& a, const DecodeConfig& c, int sm_count,

@@ -34,6 +34,12 @@ namespace w4a16 {
 
 // One lock for every instantiation's host-side descriptor setup (see run()); an inline function's static is
 // a single object across the library's translation units.
+#ifdef CUTLASS_ENABLE_GDC_FOR_SM90
+constexpr bool kGdcCompiled = true;
+#else
+constexpr bool kGdcCompiled = false;
+#endif
+
 inline std::mutex& descriptor_mutex() {
   static std::mutex m;
   return m;
@@ -168,7 +174,12 @@ struct Sm90W4A16Gemm {
       std::lock_guard<std::mutex> lock(descriptor_mutex());
       st = gemm.initialize(arguments, workspace, stream);
     }
-    if (st == cutlass::Status::kSuccess) st = gemm.run(stream);
+    // PDL (w4a16.h): built with CUTLASS_ENABLE_GDC_FOR_SM90 (kernels/generate.py), the load warps wait for the
+    // previous grid before their first global read and the consumers release dependents after their last
+    // tile's mainloop; without the launch attribute the wait is a no-op. A kernel built without it must never
+    // get the attribute: it would read x before the previous kernel has written it.
+    const bool pdl = kGdcCompiled && !(a.flags & W4A16_FLAG_NO_PDL);
+    if (st == cutlass::Status::kSuccess) st = gemm.run(stream, nullptr, pdl);
     if (st != cutlass::Status::kSuccess) {
       cudaError_t err = cudaGetLastError();
       set_error_message("kernel launch failed: %s (%s)", cutlass::cutlassGetStatusString(st),

@@ -34,34 +34,50 @@ int find(const TileChoice& t, bool zeros) {
 
 // Relative cost of one CTA tile over the same K, from the config sweep of 2026-11-25 (benchmarks/NOTES.md):
 // at M = 4096 on 57344 x 8192, where every config fills the GPU, 128x128 took 1.20x the time of 128x256 for
-// half the work (0.60 per tile) and 64x128 ping-pong 1.80x for a quarter (0.45 per tile).
+// half the work (0.60 per tile) and 64x128 ping-pong 1.80x for a quarter (0.45 per tile). The stream-K 128x128
+// tile costs ~1.2x its data-parallel twin per tile (fix-up traffic; fitted to the sweep of 2026-11-25 at
+// M = 512-1024) but spreads the tiles evenly over the SMs: fractional waves instead of whole ones.
 struct TileCost {
   TileChoice tile;
   double cost;
+  bool fractional_waves;
 };
 constexpr TileCost kLargeMTiles[] = {
-    {{128, 256, 2, 0}, 1.00},
-    {{128, 128, 1, 0}, 0.60},
-    {{64, 128, 1, 1}, 0.45},
+    {{128, 256, 2, 0}, 1.00, false},
+    {{128, 128, 1, 0}, 0.60, false},
+    {{64, 128, 1, 1}, 0.45, false},
+    {{128, 128, 1, 0, 1}, 0.72, true},
 };
 
 // Token counts up to which the decode kernel beats every CUTLASS tile (benchmarks/NOTES.md).
 constexpr int64_t kDecodeBelowM = 16;
 
 TileChoice preferred_tile(const w4a16_gemm_args_t& a, int sm_count) {
-  // Tokens map to the small tile side: the smallest token tile that covers m wastes the fewest MMAs. Up to
-  // m = 64 the kernels are bound by the weight stream, and what matters is keeping enough CTAs busy: the
-  // 128x64 tile only wins once N >= 10240 gives it 80+ CTAs (config sweep, all eight Llama layers).
+  // Tokens map to the small tile side: the smallest token tile that covers m wastes the fewest MMAs.
   if (a.m <= 16) return {128, 16, 1, 0};
-  if (a.m <= 32) return {128, 32, 1, 0};
-  if (a.m <= 64) return a.n >= 10240 ? TileChoice{128, 64, 1, 0} : TileChoice{128, 32, 1, 0};
+  // Up to m = 64 the kernels are bound by the weight stream, and what matters is keeping every SM streaming.
+  // A data-parallel grid of n / 128 CTAs walks K serially in each; stream-K splits K so that all SMs work
+  // (4096 x 14336 at m = 32: 60 -> 26 us). Data-parallel only wins where its tiles make 1-2 full waves (28672
+  // x 4096: 224 tiles), by 3-6% (config sweep 2026-11-25, benchmarks/NOTES.md).
+  if (a.m <= 64) {
+    const int tile_m = a.m <= 32 ? 32 : 64;
+    const int64_t tiles = ceil_div(a.n, 128);
+    const bool data_parallel = tiles >= sm_count && tiles <= 2ll * sm_count;
+    return {128, tile_m, 1, 0, data_parallel ? 0 : 1};
+  }
+  // Deep K on narrow layers up to m = 256: 128x128 tiles number <= half the SMs, each with >= 128 k-steps, so
+  // splitting K beats any tile shape (4096 x 14336, m = 128: 59.5 -> 36.5 us; 8192 x 28672: 117 -> 95 us).
+  if (a.m <= 256 && a.k >= 8192 && num_tiles(a, {128, 128, 1, 0}) * 2 <= sm_count) return {128, 128, 1, 0, 1};
   // Above, the work is waves of tiles: estimated time = waves x per-tile cost, so a bigger tile wins only
   // when it does not leave a mostly empty last wave (e.g. m = 512, n = 10240: 160 tiles of 128x256 are 2
-  // waves, 320 of 128x128 are 3 waves of cheaper tiles). Ties go to the bigger tile (better reuse).
+  // waves, 320 of 128x128 are 3 waves of cheaper tiles, or 2.4 waves of stream-K ones). Ties go to the bigger
+  // tile (better reuse). The stream-K tile only competes above m = 256, where it was measured.
   TileChoice best = kLargeMTiles[0].tile;
   double best_cost = 0;
   for (const TileCost& t : kLargeMTiles) {
-    const double waves = static_cast<double>(ceil_div(num_tiles(a, t.tile), sm_count));
+    if (t.tile.stream_k && a.m <= 256) continue;
+    const double tiles = static_cast<double>(num_tiles(a, t.tile));
+    const double waves = t.fractional_waves ? tiles / sm_count : static_cast<double>(ceil_div(num_tiles(a, t.tile), sm_count));
     const double cost = waves * t.cost;
     if (best_cost == 0 || cost < best_cost - 1e-9) {
       best = t.tile;
@@ -88,7 +104,13 @@ int select_config(const w4a16_gemm_args_t& a, int sm_count) {
     const int decode = find_decode(zeros);
     if (decode >= 0 && kKernels[decode]->info.tile_m >= a.m) return decode;
   }
-  int best = find(preferred_tile(a, sm_count), zeros);
+  const TileChoice preferred = preferred_tile(a, sm_count);
+  int best = find(preferred, zeros);
+  if (best < 0 && preferred.stream_k) {  // a build without the stream-K variant: its data-parallel twin
+    TileChoice twin = preferred;
+    twin.stream_k = 0;
+    best = find(twin, zeros);
+  }
   if (best >= 0) return best;
   // A subset build (W4A16_KERNELS) may lack the preferred tile: take the smallest token tile that covers m,
   // else the largest token tile there is.

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -65,6 +66,16 @@ w4a16_status_t current_device_props(const DeviceProps** props) {
   return W4A16_OK;
 }
 
+// W4A16_PDL=0 in the environment turns programmatic dependent launch off for the whole process (a switch for
+// A/B timing and for stacks whose kernels write our weights in flight); read once.
+bool pdl_disabled_by_environment() {
+  static const bool disabled = [] {
+    const char* v = std::getenv("W4A16_PDL");
+    return v && std::strcmp(v, "0") == 0;
+  }();
+  return disabled;
+}
+
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 // Rules every config shares; a failure here is the caller's mistake and gets a precise message.
@@ -93,6 +104,11 @@ w4a16_status_t check_problem(const w4a16_gemm_args_t* a) {
 
 w4a16_status_t check_args(const w4a16_gemm_args_t* a) {
   if (w4a16_status_t st = check_problem(a)) return st;
+  if (a->flags & ~static_cast<uint32_t>(W4A16_FLAG_ALL)) {
+    set_error_message("flags=0x%x has bits this version does not know (known: 0x%x)", a->flags,
+                      static_cast<unsigned>(W4A16_FLAG_ALL));
+    return W4A16_INVALID_VALUE;
+  }
   if (a->m == 0) return W4A16_OK;  // nothing to read or write
   if (!a->x || !a->packed_weight || !a->scales || !a->out) {
     set_error_message("x, packed_weight, scales and out must not be NULL");
@@ -267,7 +283,9 @@ w4a16_status_t w4a16_gemm(const w4a16_gemm_args_t* args, int config, void* works
                       workspace ? workspace_bytes : size_t(0));
     return W4A16_INSUFFICIENT_WORKSPACE;
   }
-  w4a16_status_t st = entry->run(*args, props->sm_count, workspace, stream);
+  w4a16_gemm_args_t launch_args = *args;
+  if (pdl_disabled_by_environment()) launch_args.flags |= W4A16_FLAG_NO_PDL;
+  w4a16_status_t st = entry->run(launch_args, props->sm_count, workspace, stream);
   if (st == W4A16_OK) {
     cudaError_t err = cudaGetLastError();
     if (err != cudaSuccess) {

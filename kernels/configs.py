@@ -83,10 +83,12 @@ CONFIGS: list[KernelConfig | DecodeConfig] = _both_modes([
     # Prefill: 128 x 256 with 2-CTA clusters along the weights, so each x tile is multicast to both CTAs.
     KernelConfig(128, 256, cluster_n=2),
     KernelConfig(64, 128, schedule="pingpong"),
-    # Not built by default: stream-K variants (KernelConfig(128, 64, stream_k=True), KernelConfig(128, 128,
-    # stream_k=True)) for narrow layers at moderate M, where 4096 / 128 = 32 tiles leave most of 132 SMs idle.
-    # They compile and passed the GPU tests on 2026-11-25 but have not been timed yet (benchmarks/NOTES.md);
-    # each costs ~2 min of CI build per weight mode.
+    # Stream-K (K split over the SMs, deterministic fix-up in the workspace) for layers whose data-parallel
+    # tiles leave SMs idle: narrow layers at M 17-256 (4096 x 14336, M = 32: 60 -> 26 us) and wave-quantized
+    # large M (10240 x 8192, M = 512: 139 -> 128 us). Config sweep of 2026-11-25, benchmarks/NOTES.md.
+    KernelConfig(128, 32, stream_k=True),
+    KernelConfig(128, 64, stream_k=True),
+    KernelConfig(128, 128, stream_k=True),
 ]) + [DecodeConfig(zeros=False), DecodeConfig(zeros=True)]
 
 

@@ -471,8 +471,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("gemm",
         [](int64_t m_, int64_t n, int64_t k, int64_t group_size, uintptr_t x, int64_t ldx, uintptr_t w,
            uintptr_t scales, uintptr_t zeros, uintptr_t bias, float alpha, uintptr_t out, int64_t ldo, int config,
-           uintptr_t workspace, size_t workspace_bytes, uintptr_t stream, int device) {
+           uintptr_t workspace, size_t workspace_bytes, uintptr_t stream, int device, uint32_t flags) {
           w4a16_gemm_args_t a = make_args(m_, n, k, group_size, x, ldx, w, scales, zeros, bias, alpha, out, ldo);
+          a.flags = flags;
           w4a16_status_t st;
           {
             py::gil_scoped_release nogil;  // other Python threads keep running while we launch

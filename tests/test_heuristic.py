@@ -23,29 +23,39 @@ def test_decode_path_up_to_m16(m, zeros):
     assert w4.select_config(m, 4096, 4096, zero_point=zeros) == want
 
 
-@pytest.mark.parametrize(
-    "m,tile",
-    [(17, "n128_m32_k64_c1x1_coop"),
-     (32, "n128_m32_k64_c1x1_coop"), (33, "n128_m64_k64_c1x1_coop"), (64, "n128_m64_k64_c1x1_coop"),
-     (65, "n128_m128_k64_c1x1_coop"), (128, "n128_m128_k64_c1x1_coop")],
-)
+# (m, n, k) -> tile, from the config sweep of 2026-11-25 (benchmarks/NOTES.md); 132 SMs.
+MODERATE_M = [
+    # m <= 64: stream-K unless the data-parallel tiles make one to two full waves (28672 / 128 = 224 tiles).
+    (17, 4096, 4096, "n128_m32_k64_c1x1_coop_streamk"),
+    (32, 4096, 14336, "n128_m32_k64_c1x1_coop_streamk"),
+    (32, 28672, 4096, "n128_m32_k64_c1x1_coop"),
+    (32, 57344, 8192, "n128_m32_k64_c1x1_coop_streamk"),
+    (33, 10240, 8192, "n128_m64_k64_c1x1_coop_streamk"),
+    (64, 8192, 28672, "n128_m64_k64_c1x1_coop_streamk"),
+    (64, 28672, 4096, "n128_m64_k64_c1x1_coop"),
+    # m 65-256, k >= 8192 and 128x128 tiles <= half the SMs: stream-K 128x128.
+    (65, 4096, 14336, "n128_m128_k64_c1x1_coop_streamk"),
+    (128, 8192, 8192, "n128_m128_k64_c1x1_coop_streamk"),
+    (256, 4096, 14336, "n128_m128_k64_c1x1_coop_streamk"),
+    # ... but not with k = 4096, or with enough tiles: the wave model.
+    (128, 4096, 4096, "n64_m128_k64_c1x1_pingpong"),
+    (128, 10240, 8192, "n128_m128_k64_c1x1_coop"),
+    (128, 57344, 8192, "n128_m128_k64_c1x1_coop"),
+]
+
+
+@pytest.mark.parametrize("m,n,k,tile", MODERATE_M)
 @pytest.mark.parametrize("zeros", [False, True])
-def test_small_m_buckets(m, tile, zeros):
+def test_moderate_m_rules(m, n, k, tile, zeros):
     name = expect(f"w4a16_sm90_{tile}_{'sz' if zeros else 's'}")
-    # N = 57344 gives every tile more than enough CTAs to fill 132 SMs, so only m decides.
-    assert w4.select_config(m, 57344, 8192, zero_point=zeros) == name
-
-
-@pytest.mark.parametrize("m", [33, 64])
-def test_m64_tile_needs_wide_layers(m):
-    assert w4.select_config(m, 10240, 8192) == expect("w4a16_sm90_n128_m64_k64_c1x1_coop_s")
-    assert w4.select_config(m, 8192, 8192) == expect("w4a16_sm90_n128_m32_k64_c1x1_coop_s")
+    assert w4.select_config(m, n, k, zero_point=zeros) == name
 
 
 def test_wave_quantization_picks_smaller_tiles():
-    # m = 512, n = 10240: 160 tiles of 128x256 = 2 waves (cost 2.0) vs 320 of 128x128 = 3 waves (cost 1.8).
-    assert w4.select_config(512, 10240, 8192) == expect("w4a16_sm90_n128_m128_k64_c1x1_coop_s")
-    # m = 512, n = 6144: 96 tiles of 128x256 fit one wave.
+    # m = 512, n = 10240: 160 tiles of 128x256 = 2 waves (cost 2.0), 320 of 128x128 = 3 waves (1.8), the same
+    # as stream-K = 2.42 waves of 0.72 (1.75).
+    assert w4.select_config(512, 10240, 8192) == expect("w4a16_sm90_n128_m128_k64_c1x1_coop_streamk_s")
+    # m = 512, n = 6144: 96 tiles of 128x256 fit one wave (1.0 < stream-K's 192 / 132 * 0.72 = 1.05).
     assert w4.select_config(512, 6144, 4096) == expect("w4a16_sm90_n128_m256_k64_c2x1_coop_s")
 
 

@@ -11,13 +11,16 @@ Needs torch with CUDA (cuBLAS baseline, CUDA graphs). Per implementation and poi
     events, ~30 ms of idle GPU before each measurement; time per call = median replay / R;
   * floor = max(bytes / copy bandwidth, 2 M N K / cuBLAS peak), with bytes = N K / 2 + N (K/128) 2 + M K 2 + M N 2;
   * correctness first (relative Frobenius error against a float64 reference <= 1e-2, on up to 256 rows);
-  * 'latency': one eager call under triton.testing.do_bench (L2 flushed), host launch included.
+  * 'latency': one eager call under triton.testing.do_bench (L2 flushed), host launch included;
+  * host cost per eager call (Python to launch) of gemm() and torch.matmul at M = 1, 4096 x 4096;
+  * impl 'w4a16-nopdl': the same kernels without programmatic dependent launch, for A/B.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import fnmatch
 import json
 import math
 import os
@@ -195,6 +198,8 @@ def _random_weight(rng: np.random.Generator, k: int, n: int, group_size: int):
 
 
 class W4A16Impl:
+    pdl = True  # programmatic dependent launch (the library's default)
+
     def __init__(self, torch, rng, n, k, g):
         self.torch, self.n, self.k = torch, n, k
         r = _sets(n * k // 2 + n * (k // g) * 2)
@@ -207,7 +212,8 @@ class W4A16Impl:
         torch, r = self.torch, len(self.weights)
         xs = [torch.empty((m, self.k), dtype=torch.float16, device="cuda").uniform_(-1, 1) for _ in range(r)]
         outs = [torch.empty((m, self.n), dtype=torch.float16, device="cuda") for _ in range(r)]
-        calls = [lambda i=i: w4.gemm(xs[i], self.weights[i], out=outs[i], config=config) for i in range(r)]
+        pdl = self.pdl
+        calls = [lambda i=i: w4.gemm(xs[i], self.weights[i], out=outs[i], config=config, pdl=pdl) for i in range(r)]
 
         def check() -> float:
             rows = min(m, CHECK_ROWS)
@@ -217,6 +223,12 @@ class W4A16Impl:
             return _rel_err(torch, outs[0][:rows], xs[0][:rows].double() @ self.reference_w)
 
         return calls, check
+
+
+class W4A16NoPdlImpl(W4A16Impl):
+    """The same kernels launched without PDL: what the overlap of back-to-back calls is worth."""
+
+    pdl = False
 
 
 class CublasImpl:
@@ -274,7 +286,37 @@ class FbgemmImpl:
         return calls, check
 
 
-IMPLS = {"w4a16": W4A16Impl, "cublas": CublasImpl, "fbgemm": FbgemmImpl}
+IMPLS = {"w4a16": W4A16Impl, "w4a16-nopdl": W4A16NoPdlImpl, "cublas": CublasImpl, "fbgemm": FbgemmImpl}
+
+
+def host_overhead(torch: Any, calls: int = 2000) -> dict:
+    """Host seconds per eager call (M = 1, 4096 x 4096, out given), w4a16-gemm's gemm() and torch.matmul: the
+    Python-to-launch cost that decides whether an eager decode loop is launch-bound. The GPU work per call
+    (a few us) is shorter than the host cost, so the launch queue never fills and wall time / calls is the
+    host cost."""
+    import w4a16_gemm as w4
+
+    rng = np.random.default_rng(1)
+    w = _random_weight(rng, 4096, 4096, 128)
+    x = torch.empty((1, 4096), dtype=torch.float16, device="cuda").uniform_(-1, 1)
+    out = torch.empty((1, 4096), dtype=torch.float16, device="cuda")
+    dense = torch.randn((4096, 4096), dtype=torch.float16, device="cuda")
+    fns = {"w4a16_gemm.gemm": lambda: w4.gemm(x, w, out=out),
+           "torch.matmul": lambda: torch.matmul(x, dense.t(), out=out)}
+    result = {}
+    for name, fn in fns.items():
+        for _ in range(50):
+            fn()
+        torch.cuda.synchronize()
+        per_call = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(calls // 5):
+                fn()
+            per_call.append((time.perf_counter() - t0) / (calls // 5))
+            torch.cuda.synchronize()
+        result[name] = statistics.median(per_call)
+    return result
 
 
 def _available(torch, name: str) -> str | None:
@@ -308,8 +350,10 @@ def run(args: argparse.Namespace) -> dict:
             skipped[name] = reason
             impls.remove(name)
     configs = [None]
-    if args.configs == "all":
-        configs += [c["name"] for c in w4.list_configs() if not c["zeros"]]
+    if args.configs != "heuristic":
+        globs = ["*"] if args.configs == "all" else [g.strip() for g in args.configs.split(",") if g.strip()]
+        configs += [c["name"] for c in w4.list_configs()
+                    if not c["zeros"] and any(fnmatch.fnmatch(c["name"], g) for g in globs)]
 
     bench = Bench(torch, replays=args.replays)
     info = w4.device_info()
@@ -321,6 +365,8 @@ def run(args: argparse.Namespace) -> dict:
     }
     meta["copy_bw_Bps"] = bench.copy_bandwidth()
     meta["peak_flops"] = bench.matmul_peak()
+    if "w4a16" in impls:
+        meta["host_s_per_call"] = host_overhead(torch)
     rng = np.random.default_rng(args.seed)
     rows = []
     progress = Progress(len(shapes) * len(ms) * (len(impls) + len(configs) - 1), not args.no_progress)
@@ -364,6 +410,10 @@ def run(args: argparse.Namespace) -> dict:
                     progress.step(f"{shape['model']} {shape['layer']} M={m} {col}")
             rows.append(row)
         del prepared
+        if args.out:  # a checkpoint per shape: a run cut short still leaves its finished shapes
+            os.makedirs(args.out, exist_ok=True)
+            with open(os.path.join(args.out, "bench.partial.json"), "w", encoding="utf-8") as f:
+                json.dump({"meta": meta, "rows": rows, "impls": impls}, f)
         torch.cuda.empty_cache()
     progress.close()
     return {"meta": meta, "rows": rows, "impls": impls}
@@ -399,6 +449,8 @@ def print_table(result: dict, summary: dict, out=sys.stdout) -> None:
     meta, rows, impls = result["meta"], result["rows"], result["impls"]
     out.write(f"# {meta['gpu']} | copy {meta['copy_bw_Bps'] / 1e12:.2f} TB/s | cuBLAS 8192^3 "
               f"{meta['peak_flops'] / 1e12:.0f} TFLOP/s | torch {meta['torch']} | w4a16-gemm {meta['w4a16_gemm']}\n")
+    for name, sec in meta.get("host_s_per_call", {}).items():
+        out.write(f"# host cost of one eager call (M=1, 4096x4096): {name} {sec * 1e6:.1f} us\n")
     for name, why in meta.get("skipped", {}).items():
         out.write(f"# skipped {name}: {why}\n")
     head = ["M", "N", "K", "floor"] + [f"{i} us" for i in impls] + ["x cuBLAS", "w4a16/floor", "latency us", "config"]
@@ -456,8 +508,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", help="comma-separated model names to keep, e.g. llama3-8b")
     p.add_argument("--group-size", type=int, help="group size (default: the grid's, 128)")
     p.add_argument("--impls", default="w4a16,cublas,fbgemm", help="implementations to time (default: %(default)s)")
-    p.add_argument("--configs", choices=["heuristic", "all"], default="heuristic",
-                   help="w4a16 configs: the heuristic's choice, or also every scale-only config (tuning data)")
+    p.add_argument("--configs", default="heuristic",
+                   help="w4a16 configs: 'heuristic' (its choice only), 'all' (also every scale-only config: tuning "
+                        "data) or comma-separated name globs, e.g. '*streamk*,*m32*'")
     p.add_argument("--replays", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-latency", action="store_true", help="skip the one-call latency column")

@@ -14,6 +14,7 @@ from ._native import core
 from .quantize import QuantizedWeight
 
 _STATUS_OK = 0
+FLAG_NO_PDL = 1  # w4a16.h: W4A16_FLAG_NO_PDL
 _STATUS_NO_SM90 = int(core.Status.NO_SM90_DEVICE)
 _STATUS_CUDA = int(core.Status.CUDA_ERROR)
 _STATUS_WORKSPACE = int(core.Status.INSUFFICIENT_WORKSPACE)
@@ -187,7 +188,7 @@ def _make_output(x: Any, m: int, n: int, device: int) -> tuple[Any, ArrayView]:
 
 
 def gemm(x: Any, w: QuantizedWeight, bias: Any = None, alpha: float = 1.0, *, out: Any = None,
-         stream: Any = None, config: Any = None) -> Any:
+         stream: Any = None, config: Any = None, pdl: bool = True) -> Any:
     """out[M, N] = alpha * x[M, K] @ w + bias, with x fp16 and w a QuantizedWeight (int4, fp16 scales).
 
     x may be a numpy array (the result is a new numpy fp16 array, or `out` filled in place) or a GPU array
@@ -196,7 +197,13 @@ def gemm(x: Any, w: QuantizedWeight, bias: Any = None, alpha: float = 1.0, *, ou
     GPU calls are asynchronous on `stream` (default: the current torch/cupy stream of x, else the legacy
     default stream); with `out` given they allocate nothing and can be captured in a CUDA graph.
     config: None (the default heuristic), 'auto' (autotuned, cached), a name or an index from list_configs().
+    pdl: launch with programmatic dependent launch (default): the kernel may start while the previous kernel on
+    the stream runs and stream its first weights meanwhile; it reads x, bias and writes out only after that
+    kernel has finished. Pass False when the kernel right before this call writes w's packed weights in place
+    (W4A16_PDL=0 in the environment turns it off everywhere).
     """
+    if not isinstance(pdl, bool):
+        raise TypeError(f"pdl must be True or False, got {type(pdl).__name__}")
     if not isinstance(w, QuantizedWeight):
         raise TypeError(f"w must be a QuantizedWeight (from quantize() or QuantizedWeight.from_int4()), "
                         f"got {type(w).__name__}")
@@ -206,7 +213,7 @@ def gemm(x: Any, w: QuantizedWeight, bias: Any = None, alpha: float = 1.0, *, ou
     if not np.isfinite(alpha):
         raise ValueError(f"alpha must be finite, got {alpha}")
     if is_device_array(x):
-        return _gemm_device(x, w, bias, alpha, out, stream, config)
+        return _gemm_device(x, w, bias, alpha, out, stream, config, 0 if pdl else FLAG_NO_PDL)
     if isinstance(x, np.ndarray):
         return _gemm_host(x, w, bias, alpha, out, config)
     raise TypeError(f"x must be a numpy array or a GPU array exposing __dlpack__ or __cuda_array_interface__, "
@@ -214,7 +221,7 @@ def gemm(x: Any, w: QuantizedWeight, bias: Any = None, alpha: float = 1.0, *, ou
 
 
 def _launch(m: int, n: int, k: int, w: QuantizedWeight, x_ptr: int, ldx: int, bias_ptr: int, alpha: float,
-            out_ptr: int, ldo: int, config_arg: Any, device: int, stream: int) -> None:
+            out_ptr: int, ldo: int, config_arg: Any, device: int, stream: int, flags: int = 0) -> None:
     packed, scales, zeros = w._on_device(device)
     zeros_ptr = zeros.ptr if zeros is not None else 0
     args = (m, n, k, w.group_size, x_ptr, ldx, packed.ptr, scales.ptr, zeros_ptr, bias_ptr, alpha, out_ptr, ldo)
@@ -222,11 +229,12 @@ def _launch(m: int, n: int, k: int, w: QuantizedWeight, x_ptr: int, ldx: int, bi
     status, ws_bytes, message = core.workspace_size(*args, config, device)
     _raise_status(status, message, "gemm")
     ws_ptr, ws_bytes = _workspace(device, stream, ws_bytes)
-    status, message = core.gemm(*args, config, ws_ptr, ws_bytes, stream, device)
+    status, message = core.gemm(*args, config, ws_ptr, ws_bytes, stream, device, flags)
     _raise_status(status, message, "gemm")
 
 
-def _gemm_device(x: Any, w: QuantizedWeight, bias: Any, alpha: float, out: Any, stream: Any, config: Any) -> Any:
+def _gemm_device(x: Any, w: QuantizedWeight, bias: Any, alpha: float, out: Any, stream: Any, config: Any,
+                 flags: int) -> Any:
     k, n = w.shape
     xv = device_view(x, "x")
     ldx = _check_matrix(xv, "x", None, k)
@@ -264,7 +272,7 @@ def _gemm_device(x: Any, w: QuantizedWeight, bias: Any, alpha: float, out: Any, 
         return result
     if out is not None and _overlaps(ov, m, ldo, n, xv, ldx, k):
         raise ValueError("out overlaps x; the GEMM cannot run in place")
-    _launch(m, n, k, w, xv.ptr, ldx, bias_ptr, alpha, ov.ptr, ldo, config_arg, device, handle)
+    _launch(m, n, k, w, xv.ptr, ldx, bias_ptr, alpha, ov.ptr, ldo, config_arg, device, handle, flags)
     return result
 
 

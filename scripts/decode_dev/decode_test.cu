@@ -486,7 +486,9 @@ static void bench(bool sweep) {
       for (int m : ms_bench) {
         w4a16_gemm_args_t a = make_args(b, 0, m);
         DecodeConfig c = w4a16::decode_select_config(a, 132);
-        const double us = time_config(b, m, nullptr, stream);
+        DecodeConfig c0 = c;
+        c0.pdl = 0;
+        const double us = time_config(b, m, &c0, stream);
         DecodeConfig c2 = c;
         c2.pdl = 2;
         const double us2 = time_config(b, m, &c2, stream);
@@ -539,7 +541,7 @@ static void bench(bool sweep) {
   if (!sweep) {
     std::printf("\nH100 copy BW %.1f GB/s; floor = bytes / copy BW; R weight sets, graph of R calls, median of 15\n",
                 bw / 1e9);
-    std::printf("| shape | N | K | M | warps/tn/split | R | us | GB/s | t/floor | us pdl2 | t/floor pdl2 |\n");
+    std::printf("| shape | N | K | M | warps/tn/split | R | us no PDL | GB/s | t/floor | us PDL+prefetch | t/floor PDL |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (auto& l : table) std::printf("%s\n", l.c_str());
   }

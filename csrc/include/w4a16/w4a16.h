@@ -9,7 +9,7 @@
  *   1. w4a16_pack_weight(q, k, n, host_buf) once, copy host_buf (w4a16_packed_weight_bytes) to the device;
  *   2. fill a w4a16_gemm_args_t, w4a16_workspace_size(), allocate the workspace once;
  *   3. w4a16_gemm(&args, W4A16_CONFIG_AUTO, ws, ws_bytes, stream) per call: no allocation, no synchronisation,
- *      so it can be captured in a CUDA graph.
+ *      so it can be captured in a CUDA graph. Zero-initialise args (flags = 0 is the default launch).
  * Every function returns a status; w4a16_status_string() names it and w4a16_last_error_message() gives the
  * detail of the last failure on the calling thread.
  */
@@ -62,7 +62,21 @@ typedef struct w4a16_gemm_args {
   float alpha;
   void* out;                   /* fp16 [m, n], rows ldo elements apart */
   int64_t ldo;
+  uint32_t flags;              /* W4A16_FLAG_* bits; 0 (the default) suits almost every caller */
 } w4a16_gemm_args_t;
+
+/* Launch flags.
+ * By default every kernel is launched with programmatic dependent launch (PDL): it may start while the kernel
+ * before it on the stream is still running, sets up, streams its first packed weights (constants) into shared
+ * memory, and then waits for that kernel to finish before it reads x, scales, zeros or bias or writes out.
+ * Back-to-back GEMMs (a decode step, in a CUDA graph or not) thus overlap one call's start with the previous
+ * call's tail. Kernels launched without PDL, copies and event waits before the call keep full stream order. */
+enum {
+  W4A16_FLAG_NO_PDL = 1u << 0,              /* plain stream-ordered launch (also: environment W4A16_PDL=0) */
+  W4A16_FLAG_NO_WEIGHT_PREFETCH = 1u << 1   /* keep PDL but touch no memory at all before the previous kernel
+                                               finishes: set it when that kernel writes the packed weights */
+};
+#define W4A16_FLAG_ALL (W4A16_FLAG_NO_PDL | W4A16_FLAG_NO_WEIGHT_PREFETCH)
 
 enum {
   W4A16_SCHEDULE_COOPERATIVE = 0, /* CUTLASS: two consumer warpgroups split each tile */
