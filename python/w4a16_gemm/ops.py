@@ -122,7 +122,8 @@ def _stream_handle(stream: Any, x: Any, device: int) -> int:
         module = type(x).__module__.split(".")[0]
         if module == "torch":
             torch = sys.modules["torch"]
-            return int(torch.cuda.current_stream(device).cuda_stream)
+            raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)  # ~10x cheaper than a Stream object
+            return int(raw(device)) if raw is not None else int(torch.cuda.current_stream(device).cuda_stream)
         if module == "cupy":
             cupy = sys.modules["cupy"]
             return int(cupy.cuda.get_current_stream().ptr)
