@@ -282,6 +282,8 @@ bad("gemm-alpha-str", "gemm", "alpha = '2'", TypeError, "alpha must be a real nu
 bad("gemm-alpha-bool", "gemm", "alpha = True", TypeError, "alpha must be a real number")(lambda e: w4.gemm(e.x, e.w, alpha=True))
 bad("gemm-alpha-array", "gemm", "alpha = np.ones(2)", TypeError, "alpha must be a real number")(
     lambda e: w4.gemm(e.x, e.w, alpha=np.ones(2)))
+bad("gemm-pdl-str", "gemm", "pdl = 'yes'", TypeError, "pdl must be True or False")(
+    lambda e: w4.gemm(e.x, e.w, pdl="yes"))
 bad("gemm-config-unknown", "gemm", "config = 'no_such_kernel'", ValueError, "is not in this build")(
     lambda e: w4.gemm(e.x, e.w, config="no_such_kernel"))
 bad("gemm-config-index", "gemm", "config = 10000", ValueError, "out of range")(
