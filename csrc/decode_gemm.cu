@@ -403,7 +403,9 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1) decode_
 
   cg::cluster_group cluster = cg::this_cluster();
   if (p.split > 1) {
-    cluster.sync();
+    // The partials (shared memory) must be visible to the peers: release/acquire at cluster scope. (cg's
+    // cluster.sync() compiles to a GPU-scope MEMBAR here, which ncu showed stalling small layers.)
+    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
   } else {
     __syncthreads();
   }
@@ -416,15 +418,29 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1) decode_
     const int mtok = it / (2 * TN), c8 = it % (2 * TN);
     const int n = n0 + c8 * 8;
     if (n >= p.n) continue;
+    // All peers' partials are requested before any is added: distributed shared memory reads take hundreds of
+    // cycles, and a load-add loop would pay that once per peer (ncu: barrier / long-scoreboard stalls dominate
+    // small layers). The sum still runs in rank order: deterministic.
+    float4 part_lo[kMaxSplit], part_hi[kMaxSplit];
+#pragma unroll
+    for (int r = 0; r < kMaxSplit; ++r) {
+      if (r < p.split) {
+        const float* src = p.split > 1 ? cluster.map_shared_rank(red, r) : red;
+        const float4* v = reinterpret_cast<const float4*>(src + mtok * S::kRowPitch + c8 * 8);
+        part_lo[r] = v[0];
+        part_hi[r] = v[1];
+      }
+    }
     float sum[8];
 #pragma unroll
     for (int e = 0; e < 8; ++e) sum[e] = 0.f;
-    for (int r = 0; r < p.split; ++r) {
-      const float* src = p.split > 1 ? cluster.map_shared_rank(red, r) : red;
-      const float4* v = reinterpret_cast<const float4*>(src + mtok * S::kRowPitch + c8 * 8);
-      const float4 lo = v[0], hi = v[1];
-      sum[0] += lo.x; sum[1] += lo.y; sum[2] += lo.z; sum[3] += lo.w;
-      sum[4] += hi.x; sum[5] += hi.y; sum[6] += hi.z; sum[7] += hi.w;
+#pragma unroll
+    for (int r = 0; r < kMaxSplit; ++r) {
+      if (r < p.split) {
+        const float4 lo = part_lo[r], hi = part_hi[r];
+        sum[0] += lo.x; sum[1] += lo.y; sum[2] += lo.z; sum[3] += lo.w;
+        sum[4] += hi.x; sum[5] += hi.y; sum[6] += hi.z; sum[7] += hi.w;
+      }
     }
     uint32_t packed[4];
 #pragma unroll
@@ -439,7 +455,9 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1) decode_
     *reinterpret_cast<uint4*>(p.out + mtok * p.ldo + n) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
   }
 
-  if (p.split > 1) cluster.sync();  // keep this CTA's partials alive until every peer has read them
+  // Keep this CTA's partials alive until every peer has read them. The peers' reads are complete once their
+  // values were used, so no memory ordering is needed: a relaxed arrive.
+  if (p.split > 1) asm volatile("barrier.cluster.arrive.relaxed.aligned;\nbarrier.cluster.wait.aligned;\n" ::: "memory");
 }
 
 // ---------------------------------------------------------------------------------------------------------------

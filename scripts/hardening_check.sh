@@ -70,6 +70,7 @@ run_tests bad_input 90 tests/test_bad_input.py
 run_tests fuzz 150 tests/test_fuzz.py
 run_tests concurrency 120 tests/test_concurrency.py
 run_tests graphs 60 tests/test_graphs.py
+run_tests pdl 60 tests/test_pdl.py
 run_tests large 150 tests/test_large.py -k "not out_of_memory"
 if [ -n "${HARDENING_REPRO:-}" ]; then  # the stand-alone crash reproducers, one process each
   for mode in ${HARDENING_REPRO}; do

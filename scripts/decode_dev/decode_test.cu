@@ -548,8 +548,78 @@ static void bench(bool sweep) {
   CK(cudaStreamDestroy(stream));
 }
 
+// Narrow layers: tile x split x ring depth (smaller rings let 2-3 CTAs share an SM, so more clusters are
+// resident at once), PDL on as in the library's default launch.
+static void sweep_narrow() {
+  cudaStream_t stream;
+  CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const double bw = copy_bandwidth();
+  const int shapes[][2] = {{4096, 4096}, {6144, 4096}, {4096, 14336}, {8192, 8192}, {10240, 8192}, {28672, 4096}};
+  for (auto& sh : shapes) {
+    ShapeBufs b = alloc_shape(sh[0], sh[1], 16);
+    for (int m : {1, 16}) {
+      DecodeConfig ac = w4a16::decode_select_config(make_args(b, 0, m), 132);
+      ac.pdl = 2;
+      const double fl = floor_bytes(m, sh[0], sh[1]) / bw * 1e6;
+      const double t_auto = time_config(b, m, &ac, stream);
+      double best = 1e30;
+      DecodeConfig bc = ac;
+      std::printf("narrow N=%d K=%d M=%d floor=%.2f auto(%d/%d st%d)=%.2f |", sh[0], sh[1], m, fl, ac.tile_nb, ac.split,
+                  ac.stages, t_auto);
+      for (int tn : {16, 32})
+        for (int sp : {2, 4, 6, 8})
+          for (int st : {0, 2, 4}) {
+            DecodeConfig c{8, tn, sp, st, 2};
+            if (sp > sh[1] / 64) continue;
+            const double t = time_config(b, m, &c, stream);
+            std::printf(" %d/%d/%d:%.1f", tn, sp, st, t);
+            if (t > 0 && t < best) {
+              best = t;
+              bc = c;
+            }
+          }
+      std::printf("\n  BEST N=%d K=%d M=%d: %d/%d st%d %.2f us (%.2fx floor) vs auto %.2f (%.2fx)\n", sh[0], sh[1], m,
+                  bc.tile_nb, bc.split, bc.stages, best, best / fl, t_auto, t_auto / fl);
+      std::fflush(stdout);
+    }
+    free_shape(b);
+  }
+  CK(cudaStreamDestroy(stream));
+}
+
+// For ncu: R eager launches of one config on the R cold weight sets of (n, k), m tokens.
+//   ncu -s 2 -c 1 -k regex:decode_kernel decode_test profile 4096 4096 1 [tile_nb split]
+static void profile(int argc, char** argv) {
+  if (argc < 5) {
+    std::fprintf(stderr, "usage: decode_test profile N K M [tile_nb split]\n");
+    std::exit(2);
+  }
+  const int n = std::atoi(argv[2]), k = std::atoi(argv[3]), m = std::atoi(argv[4]);
+  ShapeBufs b = alloc_shape(n, k, 16);
+  DecodeConfig c = w4a16::decode_select_config(make_args(b, 0, m), 132);
+  if (argc >= 7) {
+    c.tile_nb = std::atoi(argv[5]);
+    c.split = std::atoi(argv[6]);
+  }
+  c.pdl = 0;
+  std::printf("profile N=%d K=%d M=%d warps/tn/split=%d/%d/%d R=%d\n", n, k, m, c.warps, c.tile_nb, c.split, b.R);
+  for (int i = 0; i < b.R; ++i) {
+    w4a16_gemm_args_t a = make_args(b, i, m);
+    if (w4a16::decode_gemm_with_config(a, c, 132, 0) != W4A16_OK) {
+      std::printf("launch failed: %s\n", w4a16::g_msg);
+      std::exit(1);
+    }
+  }
+  CK(cudaDeviceSynchronize());
+  free_shape(b);
+}
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "check";
+  if (mode == "profile") {
+    profile(argc, argv);
+    return 0;
+  }
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device: %s, %d SMs, cc %d.%d\n", prop.name, prop.multiProcessorCount, prop.major, prop.minor);
@@ -557,6 +627,7 @@ int main(int argc, char** argv) {
   else if (mode == "check-small") check(true);
   else if (mode == "bench") bench(false);
   else if (mode == "sweep") bench(true);
+  else if (mode == "narrow") sweep_narrow();
   else {
     std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
     return 1;
