@@ -1,5 +1,6 @@
 # Sourced by the scripts/ that run on the GPU machine: installs carried wheels (the machine reaches no
-# package index) and builds + installs w4a16-gemm from this checkout. Sets OUT (logs) and W4A16_PY.
+# package index) and builds + installs w4a16-gemm from this checkout (or installs W4A16_WHEEL=<file> instead).
+# Sets OUT (logs) and W4A16_PY.
 # Carry the wheels with:  python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #   --implementation cp --platform manylinux2014_x86_64 -d .whl nvidia-cutlass==4.2.0.0
 OUT=${OUT:-$PWD/device-out}
@@ -11,6 +12,12 @@ if compgen -G ".whl/*.whl" >/dev/null; then
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONUNBUFFERED=1
+if [ -n "${W4A16_WHEEL:-}" ]; then  # a prebuilt wheel (e.g. the CPU machine's): install it, build nothing
+  "$W4A16_PY" -m pip install -q --no-index --no-deps --force-reinstall "$W4A16_WHEEL" \
+    || { echo "device_setup: installing $W4A16_WHEEL failed"; exit 1; }
+  echo "== using the wheel $(basename "$W4A16_WHEEL"), no build"
+  return 0 2>/dev/null || exit 0
+fi
 # A machine kept warm between calls keeps what the last call installed: skip the build when the sources
 # are the same (hash of every tracked-type source file here).
 tree_hash=$(find . -path ./.whl -prune -o -path ./.devsnap -prune -o -type f \( -name '*.cu' -o -name '*.cuh' \

@@ -15,8 +15,9 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 W=$(ls "$D"/w4a16_gemm-*-cp312-*.whl | head -1)
 [ -f "$W" ] || { echo "wheel_device_check: no cp312 wheel in $D"; exit 1; }
-if compgen -G ".whl/*.whl" >/dev/null; then  # extra packages for the bench (fbgemm); never w4a16_gemm itself
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/fbgemm*.whl 2>/dev/null \
+BENCH_WHEELS=${BENCH_WHEELS:-.whl}  # fbgemm-gpu-genai for the bench's peer column, if carried there
+if compgen -G "$BENCH_WHEELS/fbgemm*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$BENCH_WHEELS"/fbgemm*.whl \
     && export PYTHONPATH=/tmp/site
 fi
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw,temperature.gpu --format=csv | tee "$OUT/gpu.txt"
