@@ -136,17 +136,33 @@ def _stream_handle(stream: Any, x: Any, device: int) -> int:
     raise TypeError(f"stream must be an int handle or a stream object (torch/cupy), got {type(stream).__name__}")
 
 
-def _workspace(device: int, stream: int, nbytes: int) -> tuple[int, int]:
+class _TorchWorkspace:
+    """A workspace taken from torch's allocator during graph capture (then from the graph's private pool, valid
+    for as long as we hold it)."""
+
+    def __init__(self, tensor: Any) -> None:
+        self.tensor, self.ptr, self.nbytes = tensor, tensor.data_ptr(), tensor.numel()
+
+
+def _workspace(device: int, stream: int, nbytes: int, x: Any = None) -> tuple[int, int]:
     if nbytes == 0:
         return 0, 0
     key = (device, stream)
     with _lock:
         buf = _workspaces.get(key)
         if buf is None or buf.nbytes < nbytes:
+            size = max(nbytes, 1 << 20)
             if core.stream_is_capturing(stream):
-                raise RuntimeError("gemm needs a larger workspace on this stream, which cannot be allocated during "
-                                   "CUDA graph capture: call gemm once with the same shapes on this stream first")
-            buf = _allocate(max(nbytes, 1 << 20), device)
+                # cudaMalloc is illegal while a stream captures. torch's recipe warms up on one stream and captures
+                # on another (torch.cuda.graph's own), so a first call on the capture stream is normal: take the
+                # memory from torch's allocator, which serves captures from the graph's pool.
+                torch = sys.modules.get("torch")
+                if torch is None or not isinstance(x, torch.Tensor):
+                    raise RuntimeError("gemm needs a workspace on this stream, which cannot be allocated during CUDA "
+                                       "graph capture: call gemm once with the same shapes on this stream first")
+                buf = _TorchWorkspace(torch.empty(size, dtype=torch.uint8, device=f"cuda:{device}"))
+            else:
+                buf = _allocate(size, device)
             _workspaces[key] = buf
         return buf.ptr, buf.nbytes
 
@@ -222,14 +238,14 @@ def gemm(x: Any, w: QuantizedWeight, bias: Any = None, alpha: float = 1.0, *, ou
 
 
 def _launch(m: int, n: int, k: int, w: QuantizedWeight, x_ptr: int, ldx: int, bias_ptr: int, alpha: float,
-            out_ptr: int, ldo: int, config_arg: Any, device: int, stream: int, flags: int = 0) -> None:
+            out_ptr: int, ldo: int, config_arg: Any, device: int, stream: int, flags: int = 0, x: Any = None) -> None:
     packed, scales, zeros = w._on_device(device)
     zeros_ptr = zeros.ptr if zeros is not None else 0
     args = (m, n, k, w.group_size, x_ptr, ldx, packed.ptr, scales.ptr, zeros_ptr, bias_ptr, alpha, out_ptr, ldo)
     config = config_arg(args, device, stream) if callable(config_arg) else config_arg
     status, ws_bytes, message = core.workspace_size(*args, config, device)
     _raise_status(status, message, "gemm")
-    ws_ptr, ws_bytes = _workspace(device, stream, ws_bytes)
+    ws_ptr, ws_bytes = _workspace(device, stream, ws_bytes, x)
     status, message = core.gemm(*args, config, ws_ptr, ws_bytes, stream, device, flags)
     _raise_status(status, message, "gemm")
 
@@ -273,7 +289,7 @@ def _gemm_device(x: Any, w: QuantizedWeight, bias: Any, alpha: float, out: Any, 
         return result
     if out is not None and _overlaps(ov, m, ldo, n, xv, ldx, k):
         raise ValueError("out overlaps x; the GEMM cannot run in place")
-    _launch(m, n, k, w, xv.ptr, ldx, bias_ptr, alpha, ov.ptr, ldo, config_arg, device, handle, flags)
+    _launch(m, n, k, w, xv.ptr, ldx, bias_ptr, alpha, ov.ptr, ldo, config_arg, device, handle, flags, x)
     return result
 
 
