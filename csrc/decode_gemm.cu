@@ -403,9 +403,10 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1) decode_
 
   cg::cluster_group cluster = cg::this_cluster();
   if (p.split > 1) {
-    // The partials (shared memory) must be visible to the peers: release/acquire at cluster scope. (cg's
-    // cluster.sync() compiles to a GPU-scope MEMBAR here, which ncu showed stalling small layers.)
-    asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+    // cg's cluster.sync() compiles to a GPU-scope MEMBAR plus an L1 invalidate here (ncu: membar stalls on small
+    // layers). A hand-written release/acquire barrier.cluster compiled to the same fence, and racecheck then
+    // reported hazards between the partial stores and these reads (2026-11-25), so this stays cg's barrier.
+    cluster.sync();
   } else {
     __syncthreads();
   }
@@ -455,9 +456,7 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1) decode_
     *reinterpret_cast<uint4*>(p.out + mtok * p.ldo + n) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
   }
 
-  // Keep this CTA's partials alive until every peer has read them. The peers' reads are complete once their
-  // values were used, so no memory ordering is needed: a relaxed arrive.
-  if (p.split > 1) asm volatile("barrier.cluster.arrive.relaxed.aligned;\nbarrier.cluster.wait.aligned;\n" ::: "memory");
+  if (p.split > 1) cluster.sync();  // keep this CTA's partials alive until every peer has read them
 }
 
 // ---------------------------------------------------------------------------------------------------------------

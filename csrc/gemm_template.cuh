@@ -166,14 +166,17 @@ struct Sm90W4A16Gemm {
     auto arguments = make_arguments(a, sm_count);
     Gemm gemm;
     cutlass::Status st;
-    {
-      // initialize() encodes the TMA descriptors (cudaGetDriverEntryPointByVersion + cuTensorMapEncodeTiled on
-      // every call). From 8 host threads at once that failed intermittently ("Failed to initialize the TMA
-      // descriptor", then a call through a null pointer: SIGSEGV; tests/test_concurrency.py). Host work of a few
-      // microseconds: serialise it. The launch below stays outside the lock (it may block on a full queue).
-      std::lock_guard<std::mutex> lock(descriptor_mutex());
-      st = gemm.initialize(arguments, workspace, stream);
-    }
+    // initialize() encodes the TMA descriptors (cudaGetDriverEntryPointByVersion + cuTensorMapEncodeTiled on
+    // every call). From 8 host threads at once that failed intermittently ("Failed to initialize the TMA
+    // descriptor", then a call through a null pointer: SIGSEGV; tests/test_concurrency.py). Host work of a few
+    // microseconds: serialise it. Data-parallel kernels launch outside the lock (a launch may block on a full
+    // queue). Stream-K kernels launch inside it: initialize() also queues a memset of the workspace's fix-up
+    // flags, and two threads sharing a stream and its workspace (the numpy path: the legacy stream) must not
+    // interleave as memset A, memset B, kernel B, kernel A, which hands kernel A kernel B's spent flags and left
+    // it spinning forever (seen on the H100, 2026-11-25).
+    std::unique_lock<std::mutex> lock(descriptor_mutex());
+    st = gemm.initialize(arguments, workspace, stream);
+    if constexpr (!StreamK) lock.unlock();
     // PDL (w4a16.h): built with CUTLASS_ENABLE_GDC_FOR_SM90 (kernels/generate.py), the load warps wait for the
     // previous grid before their first global read and the consumers release dependents after their last
     // tile's mainloop; without the launch attribute the wait is a no-op. A kernel built without it must never

@@ -22,6 +22,7 @@ _STATUS_WORKSPACE = int(core.Status.INSUFFICIENT_WORKSPACE)
 _lock = threading.Lock()
 _checked_devices: dict[int, dict] = {}
 _workspaces: dict[tuple[int, int], Any] = {}  # (device, stream) -> DeviceBuffer; one per stream, never shared
+_retired_workspaces: list[Any] = []  # outgrown workspaces, kept alive for launches that may still use them
 
 
 def _raise_status(status: int, message: str, what: str) -> None:
@@ -151,7 +152,11 @@ def _workspace(device: int, stream: int, nbytes: int, x: Any = None) -> tuple[in
     with _lock:
         buf = _workspaces.get(key)
         if buf is None or buf.nbytes < nbytes:
-            size = max(nbytes, 1 << 20)
+            size = max(nbytes, 1 << 20, 2 * buf.nbytes if buf is not None else 0)
+            if buf is not None:
+                # Another thread on this stream may hold the old pointer and not have launched yet: freeing it
+                # now would hand that launch freed memory. Keep it (growth doubles, so this is bounded).
+                _retired_workspaces.append(buf)
             if core.stream_is_capturing(stream):
                 # cudaMalloc is illegal while a stream captures. torch's recipe warms up on one stream and captures
                 # on another (torch.cuda.graph's own), so a first call on the capture stream is normal: take the
