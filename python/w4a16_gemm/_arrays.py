@@ -50,17 +50,21 @@ def _torch_cuda_view(a: Any) -> ArrayView | None:
     protocols decide). torch's __cuda_array_interface__ builds a dict and checks the tensor on every access, and
     a decode step calls gemm once per layer: this path takes ~1 us instead of ~10 (bench: host cost per call).
     Tensors the generic path must judge (requiring grad, on the CPU) are left to it."""
-    torch = sys.modules.get("torch")
-    if torch is None or not isinstance(a, torch.Tensor) or not a.is_cuda or a.requires_grad:
+    if not _is_plain_torch_cuda(a):
         return None
     dtype = str(a.dtype).replace("torch.", "")  # numpy's names for the dtypes both have ("float16", ...)
     return ArrayView(a.data_ptr(), tuple(a.shape), tuple(a.stride()), dtype, a.device.index)
 
 
+def _is_plain_torch_cuda(a: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(a, torch.Tensor) and a.is_cuda and not a.requires_grad
+
+
 def is_device_array(a: Any) -> bool:
     if isinstance(a, np.ndarray):
         return False
-    if _torch_cuda_view(a) is not None:
+    if _is_plain_torch_cuda(a):
         return True
     cai, cai_error = _cuda_array_interface(a)
     if cai is not None or cai_error is not None:
