@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
-# ncu of the decode kernel on cold weights (one launch after two warm ones). Usage:
+# ncu of the decode kernel on cold weights (one launch after two warm ones); rebuilds unless SKIP_BUILD=1. Usage:
 #   bash scripts/decode_dev/profile.sh "N K M [tile_nb split]" ...     (default: the cases below)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-BUILD=${BUILD_DIR:-build/decode_dev}
-mkdir -p "$BUILD"
-nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -lineinfo -I csrc -I csrc/include \
-  -o "$BUILD/decode_test" scripts/decode_dev/decode_test.cu csrc/decode_gemm.cu || exit 1
+source scripts/decode_dev/build.sh
 cases=("$@")
 [ ${#cases[@]} -eq 0 ] && cases=("4096 4096 1" "4096 4096 16" "4096 4096 1 16 8" "57344 8192 1")
 for c in "${cases[@]}"; do

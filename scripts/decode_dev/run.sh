@@ -3,14 +3,7 @@
 #   modes: check check-small sanitize bench sweep (default: check sanitize bench)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-BUILD=${BUILD_DIR:-build/decode_dev}
-mkdir -p "$BUILD"
-if [[ -z "${SKIP_BUILD:-}" || ! -x "$BUILD/decode_test" ]]; then
-  time nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -lineinfo -Xptxas=-v -I csrc -I csrc/include \
-    -o "$BUILD/decode_test" scripts/decode_dev/decode_test.cu csrc/decode_gemm.cu 2> "$BUILD/ptxas.txt" || {
-    cat "$BUILD/ptxas.txt"; exit 1; }
-  grep -E "error|spill|stack frame" "$BUILD/ptxas.txt" | sort | uniq -c | head -20 || true
-fi
+source scripts/decode_dev/build.sh
 modes=("$@")
 [[ ${#modes[@]} -eq 0 ]] && modes=(check sanitize bench)
 rc=0

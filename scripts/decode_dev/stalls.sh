@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# Where the decode kernel's warps wait (ncu stall reasons per issued instruction), cold weights.
+# Where the decode kernel's warps wait (ncu stall reasons per issued instruction), cold weights; reuses the
+# binary of a previous run.sh/profile.sh unless it is missing (SKIP_BUILD=1 is set here).
 #   bash scripts/decode_dev/stalls.sh "N K M [tile_nb split]" ...
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-BUILD=${BUILD_DIR:-build/decode_dev}
-mkdir -p "$BUILD"
-[ -x "$BUILD/decode_test" ] || nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -lineinfo -I csrc -I csrc/include \
-  -o "$BUILD/decode_test" scripts/decode_dev/decode_test.cu csrc/decode_gemm.cu || exit 1
+SKIP_BUILD=${SKIP_BUILD-1} source scripts/decode_dev/build.sh
 cases=("$@")
 [ ${#cases[@]} -eq 0 ] && cases=("4096 4096 1" "57344 8192 1")
 for c in "${cases[@]}"; do

@@ -70,19 +70,24 @@ def build_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, int(mem_gb // 9)))
 
 
-def build(out: str, kernels: str) -> str:
-    env = dict(os.environ, W4A16_KERNELS=kernels)
-    env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(build_jobs()))
-    build_dir = os.path.join(out, "build")
-    t = time.time()
-    r = sh([sys.executable, "-m", "pip", "wheel", ROOT, "--no-deps", "-w", os.path.join(out, "raw"),
-            f"-Cbuild-dir={build_dir}", "-v"], env=env)
+def pip_wheel(src: str, out: str, env: dict, extra: list[str]) -> tuple[str, str]:
+    """`pip wheel src` into out/raw with its whole log in out/build.log; returns (the wheel, pip's stdout)."""
+    r = sh([sys.executable, "-m", "pip", "wheel", src, "--no-deps", "-w", os.path.join(out, "raw"), "-v", *extra],
+           env=env)
     with open(os.path.join(out, "build.log"), "w") as f:
         f.write(r.stdout + r.stderr)
     if r.returncode != 0:
         print((r.stdout + r.stderr)[-6000:])
         raise SystemExit(f"check_wheel: pip wheel failed (log {out}/build.log)")
-    wheel = glob.glob(os.path.join(out, "raw", "w4a16_gemm-*.whl"))[0]
+    return glob.glob(os.path.join(out, "raw", "w4a16_gemm-*.whl"))[0], r.stdout
+
+
+def build(out: str, kernels: str) -> str:
+    env = dict(os.environ, W4A16_KERNELS=kernels)
+    env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(build_jobs()))
+    build_dir = os.path.join(out, "build")
+    t = time.time()
+    wheel, _ = pip_wheel(ROOT, out, env, [f"-Cbuild-dir={build_dir}"])
     log(f"built {os.path.basename(wheel)} in {time.time() - t:.0f} s (W4A16_KERNELS='{kernels}', "
         f"{env['CMAKE_BUILD_PARALLEL_LEVEL']} parallel jobs)")
     return wheel
@@ -102,18 +107,12 @@ def build_from_tree(src: str, out: str, kernels: str) -> str:
     env.update(W4A16_KERNELS=kernels, CMAKE_BUILD_PARALLEL_LEVEL=env.get("CMAKE_BUILD_PARALLEL_LEVEL", str(build_jobs())))
     cutlass = os.path.join(src, "cutlass", "cutlass_library", "source", "include")
     t = time.time()
-    r = sh([sys.executable, "-m", "pip", "wheel", src, "--no-deps", "--no-build-isolation", "-w",
-            os.path.join(out, "raw"), f"-Cbuild-dir={tree}", "-Ccmake.define.W4A16_BUILD_PYTHON=ON",
-            "-Ccmake.define.W4A16_PYTHON_LIBS=wheel", "-Ccmake.define.W4A16_CUDART=Shared",
-            f"-Ccmake.define.W4A16_CUTLASS_INCLUDE_DIR={cutlass}", "-v"], env=env)
-    with open(os.path.join(out, "build.log"), "w") as f:
-        f.write(r.stdout + r.stderr)
-    if r.returncode != 0:
-        print((r.stdout + r.stderr)[-6000:])
-        raise SystemExit(f"check_wheel: pip wheel failed (log {out}/build.log)")
-    recompiled = re.findall(r"Building CUDA object \S*generated/(w4a16_sm90_\w+)\.cu\.o", r.stdout)
+    wheel, stdout = pip_wheel(src, out, env, [
+        "--no-build-isolation", f"-Cbuild-dir={tree}", "-Ccmake.define.W4A16_BUILD_PYTHON=ON",
+        "-Ccmake.define.W4A16_PYTHON_LIBS=wheel", "-Ccmake.define.W4A16_CUDART=Shared",
+        f"-Ccmake.define.W4A16_CUTLASS_INCLUDE_DIR={cutlass}"])
+    recompiled = re.findall(r"Building CUDA object \S*generated/(w4a16_sm90_\w+)\.cu\.o", stdout)
     need(not recompiled, f"reusing the build tree recompiled kernels: {recompiled}")
-    wheel = glob.glob(os.path.join(out, "raw", "w4a16_gemm-*.whl"))[0]
     log(f"built {os.path.basename(wheel)} in {time.time() - t:.0f} s from the compiled tree {tree} "
         f"(kernels recompiled: {len(recompiled)})")
     return wheel
