@@ -198,6 +198,7 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1) decode_
 
   float* red = reinterpret_cast<float*>(ring);  // partials, after the K loop: red[token][row]
 
+  float acc[WN][MT][4];  // the consumer warps' sums, stored to shared memory after the K loop
   if (warp == CW) {
     // ------------------------------------------------------------------ producer warp
     const uint64_t pol_w = policy_evict_first();
@@ -253,8 +254,7 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1) decode_
     }
   } else {
     // ------------------------------------------------------------------ consumer warps
-    const int g = lane >> 2, q4 = lane & 3;
-    float acc[WN][MT][4];
+    const int g = lane >> 2;
     // part[u]: the mma sums of k-blocks of parity u (two chains when there are few); scale-only weights flush them
     // into acc, scaled, at the end of every scale group; zero-point weights add them up at the end.
     float part[NACC][WN][MT][4];
@@ -385,8 +385,15 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1) decode_
           for (int e = 0; e < 4; ++e)
             acc[j][mt][e] = NACC == 2 ? part[0][j][mt][e] + part[NACC - 1][j][mt][e] : part[0][j][mt][e];
     }
-    // Every copy was waited on above, so the ring is free once all consumer warps are here.
-    asm volatile("bar.sync 1, %0;\n" ::"n"(CW * 32) : "memory");
+  }
+
+  // The ring is free once every thread is here: the consumers waited for every copy. All threads pass the same
+  // barriers (no named barrier for the consumer warps alone): racecheck reported the partial stores and the reads
+  // below as hazards when the consumers synchronised among themselves first (decode_test check-small: 808
+  // reports, the session-1 kernel too) and none with this sequence (scripts/decode_dev/racecheck.sh, 2026-11-25).
+  __syncthreads();
+  if (warp < CW) {
+    const int g = lane >> 2, q4 = lane & 3;
 #pragma unroll
     for (int j = 0; j < WN; ++j) {
       const int row = (warp * WN + j) * 16 + g;
@@ -400,16 +407,12 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1) decode_
       }
     }
   }
-
+  __syncthreads();
   cg::cluster_group cluster = cg::this_cluster();
-  if (p.split > 1) {
-    // cg's cluster.sync() compiles to a GPU-scope MEMBAR plus an L1 invalidate here (ncu: membar stalls on small
-    // layers). A hand-written release/acquire barrier.cluster compiled to the same fence, and racecheck then
-    // reported hazards between the partial stores and these reads (2026-11-25), so this stays cg's barrier.
-    cluster.sync();
-  } else {
-    __syncthreads();
-  }
+  // cg's cluster.sync() compiles to a GPU-scope MEMBAR plus an L1 invalidate here (ncu: membar stalls on small
+  // layers). A hand-written release/acquire barrier.cluster compiled to the same fence and drew racecheck reports
+  // of its own, so this stays cg's barrier.
+  if (p.split > 1) cluster.sync();
   if (p.pdl) asm volatile("griddepcontrol.wait;\n" ::: "memory");  // out may still be read by the predecessor
 
   // Outputs of the tile in pieces of 8 features: item i = (token i / (2 TN), features 8 (i % (2 TN)) ..).
