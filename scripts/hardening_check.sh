@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One device call for the hardening issue: build, compute-sanitizer (memcheck, racecheck, initcheck,
-# synccheck) over scripts/hardening/sanitizer_sweep.py, then the hardening tests, then a summary table.
+# synccheck) over scripts/hardening/sanitizer_sweep.py and racecheck over the decode kernel's own test
+# (scripts/decode_dev, built from source with nvcc), then the hardening tests, then a summary table.
 #   bash scripts/hardening_check.sh          (on the H100; logs and summary.txt under $OUT)
 # Files under $OUT (at most 8 come back): build.log, <tool>.log x 4, pytest.log, summary.txt (+ repro.log
 # with HARDENING_REPRO=1).
@@ -39,12 +40,24 @@ run_canary() {  # kind: memcheck must flag a deliberately short buffer, or its z
   timeout 120 "$SANITIZER" --tool memcheck --print-limit 5 "$W4A16_PY" scripts/hardening/sanitizer_sweep.py \
     --plant "$1" >"$WORK/canary_$1.log" 2>&1
 }
+run_decode_racecheck() {  # the decode kernel built from source: decode_test check-small walks every split (1 and
+  # cluster), ring depth and PDL mode on ragged shapes, which the sweep's few decode cases may not all meet
+  local start=$(date +%s) rc=build-failed
+  if command -v nvcc >/dev/null \
+    && BUILD_DIR="$WORK/decode_dev" bash -c 'source scripts/decode_dev/build.sh' >"$WORK/racecheck_decode.log" 2>&1; then
+    timeout 240 "$SANITIZER" --tool racecheck --error-exitcode 99 --print-limit 20 "$WORK/decode_dev/decode_test" \
+      check-small >>"$WORK/racecheck_decode.log" 2>&1
+    rc=$?
+  fi
+  echo "$rc $(( $(date +%s) - start ))" >"$WORK/racecheck_decode.rc"
+}
 echo "== compute-sanitizer (parallel, budget ${SAN_BUDGET}s each) and its canaries"
 run_tool memcheck full &
 run_tool synccheck full &
 run_tool racecheck full &
 run_tool initcheck full &
 (run_canary x; run_canary out; run_canary bias) &
+run_decode_racecheck &
 
 run_tests() {  # label, time limit (s), pytest args...: reruns without a test that crashed the process
   local label=$1 limit=$2 start=$(date +%s) crashes="" deselect=() rc line crashed attempt
@@ -100,6 +113,11 @@ run_tests oom 90 tests/test_large.py -k "out_of_memory"
     printf "%-10s %-8s %-6s %-7s %s\n" "$tool" "${errors:-?}" "$rc" "$secs" "${sweep:-no summary line}"
   done
   grep -hE "RACECHECK SUMMARY|ERROR SUMMARY|LEAK SUMMARY" "$OUT"/{memcheck,racecheck,initcheck,synccheck}.log 2>/dev/null | sort | uniq -c
+  read -r rc secs <"$WORK/racecheck_decode.rc" || { rc="?"; secs="?"; }
+  errors=$(grep -oE "RACECHECK SUMMARY: .*\(([0-9]+) errors" "$WORK/racecheck_decode.log" | tail -1 | grep -oE "[0-9]+ errors" | grep -oE "[0-9]+")
+  printf "%-10s %-8s %-6s %-7s %s\n" "racecheck" "${errors:-?}" "$rc" "$secs" \
+    "decode kernel from source: $(grep -hE '^check-small:' "$WORK/racecheck_decode.log" | tail -1)"
+  grep -E "Race reported|Read access|Write access|error" "$WORK/racecheck_decode.log" | head -8
   echo
   echo "memcheck canaries (a deliberately short buffer; must be reported):"
   for kind in x out bias; do
