@@ -7,6 +7,8 @@
 #   3. ncu on the decode kernel (M = 1 and 16, 4096 x 4096) and the CUTLASS choice at M = 32: what limits them;
 #   4. `python -m w4a16_gemm bench` over the whole grid (w4a16, cuBLAS, fbgemm when its wheel is in .whl/).
 # Files under $OUT: wheel.log, pytest.log, ncu.txt, gpu.txt, bench.{txt,json,csv,png}.
+# STEPS (default "tests ncu bench") picks what runs after the install; e.g. STEPS=bench for a grid rerun when the
+# tests have passed in an earlier call (one call is limited to 10 minutes).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 D=${1:-.devdist}
@@ -51,12 +53,15 @@ print('fresh venv (no torch): gemm 16x4096x4096 rel err %.2e' % err, sorted({p f
 assert err < 1e-2"
   echo "fresh venv exit $?"
 } 2>&1 | tee "$OUT/wheel.log"
-echo "== tests against the installed wheel"
-# The package sits under python/ here, not on sys.path: the tests import the installed wheel.
-python3 -c "import w4a16_gemm; print('testing', w4a16_gemm.__file__)" | tee "$OUT/pytest.log"
-timeout 420 python3 -m pytest tests -q -p no:cacheprovider 2>&1 | tee -a "$OUT/pytest.log" | tail -6
+STEPS=" ${STEPS:-tests ncu bench} "
+if [[ $STEPS == *" tests "* ]]; then
+  echo "== tests against the installed wheel"
+  # The package sits under python/ here, not on sys.path: the tests import the installed wheel.
+  python3 -c "import w4a16_gemm; print('testing', w4a16_gemm.__file__)" | tee "$OUT/pytest.log"
+  timeout 420 python3 -m pytest tests -q -p no:cacheprovider 2>&1 | tee -a "$OUT/pytest.log" | tail -6
+fi
 echo "== ncu"
-if command -v ncu >/dev/null; then
+if [[ $STEPS == *" ncu "* ]] && command -v ncu >/dev/null; then
   BIN=$(python3 -c 'import sys,os;print(os.path.dirname(sys.executable))')
   for args in "1 4096 4096" "16 4096 4096" "32 4096 4096"; do
     echo "##### w4a16_only_test $args"
@@ -65,6 +70,7 @@ if command -v ncu >/dev/null; then
       --section LaunchStats --section Occupancy "$BIN/w4a16_only_test" $args --no-check 2>&1 | grep -vE "^==PROF==|^\s*$" | head -150
   done 2>&1 | tee "$OUT/ncu.txt" | grep -E "#####|Duration|DRAM Throughput|Memory Throughput|Compute \(SM\)|Issue Slots Busy|No Eligible|Stall|Grid Size|Cluster" | head -40
 fi
+[[ $STEPS == *" bench "* ]] || exit 0
 echo "== bench (whole grid)"
 timeout "${BENCH_TIMEOUT:-330}" python3 -m w4a16_gemm bench --shapes benchmarks/bench_shapes.json --out "$OUT" --no-progress \
   "${@:2}" 2>&1 | tee "$OUT/bench.txt" | tail -20
