@@ -459,7 +459,10 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1) decode_
     *reinterpret_cast<uint4*>(p.out + mtok * p.ldo + n) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
   }
 
-  if (p.split > 1) cluster.sync();  // keep this CTA's partials alive until every peer has read them
+  // Keep this CTA's partials alive until every peer has read them. Relaxed arrival: this barrier publishes nothing,
+  // and each peer's DSMEM loads have completed before it arrives (their values went into the stores above);
+  // cg's cluster.sync() would add a GPU-scope MEMBAR and an L1 invalidate on the way out.
+  if (p.split > 1) asm volatile("barrier.cluster.arrive.relaxed.aligned;\nbarrier.cluster.wait.aligned;\n" ::: "memory");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
