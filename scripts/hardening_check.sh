@@ -24,6 +24,8 @@ SUMMARY="$OUT/summary.txt"
   echo "== hardening_check $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo '(tarball)')"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
   "$SANITIZER" --version | tail -1
+  # the device's copy of the tree may carry an older .git than the files: name the wheel under test too
+  [ -n "${W4A16_WHEEL:-}" ] && echo "wheel $(basename "$W4A16_WHEEL") sha256 $(sha256sum "$W4A16_WHEEL" | cut -c1-16)"
 } >"$SUMMARY" 2>&1
 cat "$SUMMARY"
 BT_SO=$("$W4A16_PY" scripts/hardening/native_backtrace.py build "$WORK/native_backtrace.so") || BT_SO=""
