@@ -102,22 +102,26 @@ run_tests oom 90 tests/test_large.py -k "out_of_memory"
 "$W4A16_PY" scripts/hardening/native_backtrace.py symbolize "$OUT/pytest.log" >"$WORK/native.txt" 2>&1
 
 # ---- summary table ----
+sanitizer_errors() {  # log rc: the error count compute-sanitizer printed last ("?" if none, TIMEOUT if cut off)
+  local errors
+  errors=$(grep -oE "ERROR SUMMARY: [0-9]+ error" "$1" | tail -1 | grep -oE "[0-9]+")
+  # racecheck may print only "RACECHECK SUMMARY: N hazards displayed (E errors, W warnings)" ("1 error")
+  [ -z "$errors" ] && errors=$(grep -oE "RACECHECK SUMMARY: .*\(([0-9]+) errors?" "$1" | tail -1 | grep -oE "[0-9]+ errors?" | grep -oE "[0-9]+")
+  [ "$2" = "124" ] && errors="${errors:-TIMEOUT}"
+  echo "${errors:-?}"
+}
 {
   echo
   printf "%-10s %-8s %-6s %-7s %s\n" tool errors rc seconds sweep
   for tool in memcheck racecheck initcheck synccheck; do
     read -r rc secs <"$WORK/$tool.rc" || { rc="?"; secs="?"; }
-    errors=$(grep -oE "ERROR SUMMARY: [0-9]+ error" "$OUT/$tool.log" | tail -1 | grep -oE "[0-9]+")
-    # racecheck may print only "RACECHECK SUMMARY: N hazards displayed (E errors, W warnings)"
-    [ -z "$errors" ] && errors=$(grep -oE "RACECHECK SUMMARY: .*\(([0-9]+) errors" "$OUT/$tool.log" | tail -1 | grep -oE "[0-9]+ errors" | grep -oE "[0-9]+")
-    [ "$rc" = "124" ] && errors="${errors:-TIMEOUT}"
+    errors=$(sanitizer_errors "$OUT/$tool.log" "$rc")
     sweep=$(grep -E "^SWEEP " "$OUT/$tool.log" | tail -1 | sed 's/^SWEEP //')
-    printf "%-10s %-8s %-6s %-7s %s\n" "$tool" "${errors:-?}" "$rc" "$secs" "${sweep:-no summary line}"
+    printf "%-10s %-8s %-6s %-7s %s\n" "$tool" "$errors" "$rc" "$secs" "${sweep:-no summary line}"
   done
   grep -hE "RACECHECK SUMMARY|ERROR SUMMARY|LEAK SUMMARY" "$OUT"/{memcheck,racecheck,initcheck,synccheck}.log 2>/dev/null | sort | uniq -c
   read -r rc secs <"$WORK/racecheck_decode.rc" || { rc="?"; secs="?"; }
-  errors=$(grep -oE "RACECHECK SUMMARY: .*\(([0-9]+) errors" "$WORK/racecheck_decode.log" | tail -1 | grep -oE "[0-9]+ errors" | grep -oE "[0-9]+")
-  printf "%-10s %-8s %-6s %-7s %s\n" "racecheck" "${errors:-?}" "$rc" "$secs" \
+  printf "%-10s %-8s %-6s %-7s %s\n" "racecheck" "$(sanitizer_errors "$WORK/racecheck_decode.log" "$rc")" "$rc" "$secs" \
     "decode kernel from source: $(grep -hE '^check-small:' "$WORK/racecheck_decode.log" | tail -1)"
   grep -E "Race reported|Read access|Write access|error" "$WORK/racecheck_decode.log" | head -8
   echo

@@ -14,8 +14,7 @@ mkdir -p "$BUILD" "$LOGS"
 SAN=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 sources=(csrc/decode_gemm.cu "$@")
 for i in "${!sources[@]}"; do
-  nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -lineinfo -I csrc -I csrc/include \
-    -o "$BUILD/decode_test_$i" scripts/decode_dev/decode_test.cu "${sources[$i]}" &
+  DECODE_SRC=${sources[$i]} DECODE_BIN=decode_test_$i bash -c 'source scripts/decode_dev/build.sh' &
 done
 if [ "${SWEEP:-1}" != 0 ] && python3 -c "import w4a16_gemm" 2>/dev/null; then
   for pdl in 1 0; do
