@@ -157,6 +157,21 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// This CTA's shared-memory address -> the same offset in cluster CTA `rank` (a shared::cluster address).
+__device__ __forceinline__ uint32_t map_to_rank(uint32_t addr, uint32_t rank) {
+  uint32_t r;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(r) : "r"(addr), "r"(rank));
+  return r;
+}
+__device__ __forceinline__ float4 ld_cluster_f4(uint32_t addr) {
+  float4 v;
+  asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+               : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+               : "r"(addr)
+               : "memory");
+  return v;
+}
+
 __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2,
                                             uint32_t& r3) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -166,13 +181,23 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t& r0, uint32_
 
 // ---- the kernel -----------------------------------------------------------------------------------------------
 
+// Register budget. decode_select_config sizes grids for two CTAs per SM where the kernel allows it, and the register
+// file is split over the four schedulers (16K registers each): two CTAs of 9 warps put 5 warps on one scheduler,
+// so 5 x 32 x R <= 16384, R <= 96 (allocation in steps of 8). Unbounded, ptxas took 113 for the m <= 8 kernel
+// and those grids ran in two waves: 70B gate_up at m = 1 took 78 us instead of 62 (H200; ncu "Block Limit
+// Registers 1"). The m > 8 kernel of 32-block tiles needs 127 (212 bytes of spills at 96): one CTA per SM only.
+constexpr int kTwoPerSmRegisters = 96;
+constexpr bool two_per_sm_kernel(int tile_nb, int m_tiles) { return m_tiles == 1 || tile_nb == 16; }
+
 template <int CW, int TN, int MT, bool ZEROS>
-__global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1) decode_kernel(const Params p) {
+__global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
+    __maxnreg__(two_per_sm_kernel(TN, MT) ? kTwoPerSmRegisters : 224) decode_kernel(const Params p) {
   using S = Shape<CW, TN, MT, ZEROS>;
   constexpr int WN = S::WN, NACC = S::NACC, kThreads = S::kThreads;
   extern __shared__ __align__(1024) uint8_t smem[];
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = lane >> 2, q4 = lane & 3;  // mma fragment coordinates: row group, column pair
   const int rank = blockIdx.x;  // split index = rank in the cluster (cluster dims = (split, 1, 1))
   const int tile = blockIdx.y;
   const int nb0 = tile * TN;
@@ -197,6 +222,7 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1) decode_
   __syncthreads();
 
   float* red = reinterpret_cast<float*>(ring);  // partials, after the K loop: red[token][row]
+  const uint32_t red_addr = ring_addr;
 
   float acc[WN][MT][4];  // the consumer warps' sums, stored to shared memory after the K loop
   if (warp == CW) {
@@ -254,7 +280,6 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1) decode_
     }
   } else {
     // ------------------------------------------------------------------ consumer warps
-    const int g = lane >> 2;
     // part[u]: the mma sums of k-blocks of parity u (two chains when there are few); scale-only weights flush them
     // into acc, scaled, at the end of every scale group; zero-point weights add them up at the end.
     float part[NACC][WN][MT][4];
@@ -393,7 +418,6 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1) decode_
   // reports, the session-1 kernel too) and none with this sequence (scripts/decode_dev/racecheck.sh, 2026-11-25).
   __syncthreads();
   if (warp < CW) {
-    const int g = lane >> 2, q4 = lane & 3;
 #pragma unroll
     for (int j = 0; j < WN; ++j) {
       const int row = (warp * WN + j) * 16 + g;
@@ -409,9 +433,10 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1) decode_
   }
   __syncthreads();
   cg::cluster_group cluster = cg::this_cluster();
-  // cg's cluster.sync() compiles to a GPU-scope MEMBAR plus an L1 invalidate here (ncu: membar stalls on small
-  // layers). A hand-written release/acquire barrier.cluster compiled to the same fence and drew racecheck reports
-  // of its own, so this stays cg's barrier.
+  // Publishes the partials to the cluster. cg's cluster.sync() compiles to a GPU-scope MEMBAR plus an L1
+  // invalidate (ncu: membar stalls on small layers); a hand-written release/acquire barrier.cluster compiles to the
+  // same fence, so this stays cg's barrier. (The racecheck reports once blamed on the hand-written barrier came from
+  // a consumer-only named barrier before the partial stores, since removed.)
   if (p.split > 1) cluster.sync();
   if (p.pdl) asm volatile("griddepcontrol.wait;\n" ::: "memory");  // out may still be read by the predecessor
 
@@ -424,15 +449,16 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1) decode_
     if (n >= p.n) continue;
     // All peers' partials are requested before any is added: distributed shared memory reads take hundreds of
     // cycles, and a load-add loop would pay that once per peer (ncu: barrier / long-scoreboard stalls dominate
-    // small layers). The sum still runs in rank order: deterministic.
+    // small layers). 32-bit shared::cluster addresses keep the 16 loads in flight within the register budget
+    // (generic 64-bit ones spilled at 96 registers). The sum still runs in rank order: deterministic.
+    const uint32_t item_addr = red_addr + (mtok * S::kRowPitch + c8 * 8) * 4;
     float4 part_lo[kMaxSplit], part_hi[kMaxSplit];
 #pragma unroll
     for (int r = 0; r < kMaxSplit; ++r) {
       if (r < p.split) {
-        const float* src = p.split > 1 ? cluster.map_shared_rank(red, r) : red;
-        const float4* v = reinterpret_cast<const float4*>(src + mtok * S::kRowPitch + c8 * 8);
-        part_lo[r] = v[0];
-        part_hi[r] = v[1];
+        const uint32_t src = p.split > 1 ? map_to_rank(item_addr, r) : item_addr;
+        part_lo[r] = ld_cluster_f4(src);
+        part_hi[r] = ld_cluster_f4(src + 16);
       }
     }
     float sum[8];
@@ -474,12 +500,14 @@ int smem_for_stages(int stages) {
   return kBarrierBytes + std::max(stages * S::kStage, S::kRed);
 }
 
-// Ring depth: every stage of the CTA if that fits, else as many as fit in the budget (~200 KB for one CTA per SM,
-// ~100 KB when the grid needs two CTAs per SM to be resident at once).
+// Ring depth: every stage of the CTA if that fits, else as many as fit in the budget: ~200 KB for one CTA per SM,
+// ~100 KB when two CTAs per SM should be resident at once (more CTAs than SMs, or more than 3/4 of the SMs in
+// clusters, which fragment the GPCs at one CTA per SM: decode_select_config).
 template <int CW, int TN, int MT, bool ZEROS>
 int pick_stages(int nstages_cta, int ctas, int sm_count, int requested) {
   using S = Shape<CW, TN, MT, ZEROS>;
-  const int budget = requested > 0 ? kSmemMax : (ctas <= sm_count ? 200 * 1024 : 100 * 1024);
+  const bool two_per_sm = ctas > sm_count || (two_per_sm_kernel(TN, MT) && ctas > (3 * sm_count) / 4);
+  const int budget = requested > 0 ? kSmemMax : (two_per_sm ? 100 * 1024 : 200 * 1024);
   int st = (budget - kBarrierBytes) / S::kStage;
   if (requested > 0) st = std::min(st, requested);
   st = std::min(st, std::min(kMaxStages, nstages_cta));
@@ -599,27 +627,34 @@ size_t decode_workspace_size(const w4a16_gemm_args_t&, int) { return 0; }
 bool decode_config_valid(const DecodeConfig& cfg, long long m) { return decode_detail::config_valid(cfg, m); }
 
 DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count) {
-  // Fitted to the sweep of scripts/decode_dev on H100 (8 Llama shapes, m = 1 and 16, 2026-11-25):
-  //  - 32-block tiles (4 KB contiguous weight runs per k-block) stream ~1.5x faster per CTA than 16-block ones;
-  //    16-block tiles only when 32-block ones cannot give a quarter of the SMs work even at split 8;
-  //  - split K so that all CTAs are resident at once: at most one CTA per SM, and at most 96 CTAs when clusters
-  //    are 4 or larger (GPC fragmentation left 128-CTA grids of 4- and 8-CTA clusters in two waves);
-  //  - at m <= 8 large-N problems may use two CTAs per SM (compute is light), which beat one per SM by ~6%.
+  // Fitted to sweeps of scripts/decode_dev (`decode_test narrow` and `bench`; 8 Llama shapes, m = 1 and 16; H100
+  // 2026-11-25, H200 2026-12-01 after the register cap made two CTAs per SM possible):
+  //  - K <= 8192: grids sized for two CTAs per SM where the kernel fits them (two_per_sm_kernel): layers of <= 16
+  //    32-block tiles (N <= 8192) take 16-block tiles and twice the CTAs (4096x4096 m = 1 6.2 vs 7.1 us, 6144x4096
+  //    7.6 vs 8.4, 8192x8192 15.2 vs 16.3, m = 16 10.1 vs 11.0 on 4096x4096), split K up to 2 x SMs CTAs in
+  //    clusters of <= 4 and 1.5 x SMs in larger ones (256 CTAs of 8-CTA clusters ran in two waves: 8192x8192
+  //    m = 1 19.5 us at 16/8 vs 15.0 at 16/6); 10240x8192 m = 1 at 32/8 (160 CTAs) 17.5 vs 20.4 at 32/4.
+  //  - K > 8192: deep rings at one CTA per SM stream better (8192x28672 m = 16: 59.9 us at 32/6 vs 64.4 at 16/6,
+  //    m = 1 43.4 vs 51.0 at 32/8 with two-per-SM rings): 32-block tiles (16-block ones only when 32-block ones
+  //    cannot give a quarter of the SMs work even at split 8), at most one CTA per SM and at most 3/4 of the SMs
+  //    in clusters of >= 4 (GPC fragmentation left 128-CTA grids of 4- and 8-CTA clusters in two waves); m <= 8
+  //    layers of >= 40 tiles two CTAs per SM.
   const long long nbp = (a.n + 15) / 16;
   const long long nch = a.k / 64;
   if (sm_count <= 0) sm_count = 132;
   const int max_split = static_cast<int>(std::min<long long>(decode_detail::kMaxSplit, nch));
+  const int m_tiles = a.m <= 8 ? 1 : 2;
+  const bool short_k = nch <= 128;
   int tn = 32;
-  if ((nbp + 31) / 32 * max_split < sm_count * 3 / 8) tn = 16;
+  if (short_k ? (nbp + 31) / 32 <= 16 : (nbp + 31) / 32 * max_split < sm_count * 3 / 8) tn = 16;
   const long long tiles = (nbp + tn - 1) / tn;
-  const bool two_per_sm = a.m <= 8 && tiles >= 40;
-  const long long cap = two_per_sm ? 2ll * sm_count : sm_count;
+  const bool two_per_sm = short_k ? decode_detail::two_per_sm_kernel(tn, m_tiles) : (a.m <= 8 && tiles >= 40);
   int split = 1;
   for (int s = 2; s <= max_split; ++s) {
     const long long units = tiles * s;
-    if (units > cap) break;
-    if (!two_per_sm && s >= 4 && units > (sm_count * 3) / 4) continue;
-    split = s;
+    const long long limit = two_per_sm ? (s >= 5 ? 3ll * sm_count / 2 : 2ll * sm_count)
+                                       : (s >= 4 ? 3ll * sm_count / 4 : sm_count);
+    if (units <= limit) split = s;
   }
   // PDL (w4a16.h): 2 = request this CTA's first weight stages before waiting for the previous kernel (the weights
   // are constants), 1 = wait first, 0 = plain launch.

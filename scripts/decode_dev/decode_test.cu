@@ -65,6 +65,7 @@ struct Case {
   bool zeros, bias;
   float alpha;
   int ldx_pad, ldo_pad;
+  bool x_positive = false;  // x in [0, 1) (post-activation inputs) instead of [-1, 1)
 };
 
 static uint16_t h2bits(__half h) {
@@ -87,7 +88,10 @@ static bool run_case(const Case& c, const std::vector<DecodeConfig>& cfgs, uint6
   for (auto& v : s) v = __float2half(us(rng));
   for (auto& v : z) v = __float2half(uz(rng));
   for (auto& v : bias) v = __float2half(u11(rng));
-  for (int64_t i = 0; i < M * ldx; ++i) x[i] = (i % ldx) < K ? __float2half(u11(rng)) : __float2half(NAN);
+  for (int64_t i = 0; i < M * ldx; ++i) {
+    const float v = c.x_positive ? 0.5f * (u11(rng) + 1.f) : u11(rng);
+    x[i] = (i % ldx) < K ? __float2half(v) : __float2half(NAN);
+  }
   std::vector<uint8_t> packed(npad * K / 2, 0);
   for (int64_t kk = 0; kk < K; ++kk)
     for (int64_t nn = 0; nn < N; ++nn) {
@@ -239,6 +243,11 @@ static void check(bool small) {
     run_case(bigz, {{0, 0, 0, 0, 0}}, seed++, true);
     Case bigk{4, 1000, 14336, 14336, false, true, 0.5f, 8, 8};  // per-column scales, n % 16 != 0
     run_case(bigk, {{0, 0, 0, 0, 0}, {8, 16, 7, 3, 0}}, seed++, true);
+    // positive activations: the sums of x do not cancel, so any rounding that scales with |sum x| shows here
+    Case pos_k{16, 4096, 14336, 14336, false, false, 1.0f, 0, 0, true};
+    run_case(pos_k, {{0, 0, 0, 0, 0}, {8, 32, 1, 0, 0}}, seed++, true);
+    Case pos_g{1, 4096, 4096, 128, false, true, 1.0f, 0, 0, true};
+    run_case(pos_g, {{0, 0, 0, 0, 0}}, seed++, true);
     // what decode_supports must refuse
     w4a16_gemm_args_t a{};
     alignas(16) static char dummy[64];
