@@ -12,7 +12,8 @@
 // conflict-free), turns its 8 nibbles into 4 half2 with lop3 + one HADD/HFMA each and issues one
 // mma.m16n8k16 per 8 tokens, x being the B operand (ldmatrix from a padded, conflict-free x tile).
 // Scale-only weights: the mma sums integer weights; at the end of each scale group the fp32 sums are scaled per
-// row (acc += s * group_sum). Zero points: w = q*s + z is formed in fp16 (HFMA2) before the mma.
+// row (acc += s * group_sum). Zero points, and the m > 8 kernel in grids of two CTAs per SM (registers):
+// w = q*s (+ z) is formed in fp16 (HMUL2 / HFMA2) before the mma.
 // Reduction: the consumer warps' fp32 accumulators go to shared memory; after a cluster barrier, CTA r of the
 // cluster sums slice r of the tile's outputs over the cluster's CTAs in rank order through distributed shared
 // memory, applies alpha and bias and writes fp16. Same inputs, same config -> same bits. No workspace.
@@ -185,13 +186,19 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t& r0, uint32_
 // file is split over the four schedulers (16K registers each): two CTAs of 9 warps put 5 warps on one scheduler,
 // so 5 x 32 x R <= 16384, R <= 96 (allocation in steps of 8). Unbounded, ptxas took 113 for the m <= 8 kernel
 // and those grids ran in two waves: 70B gate_up at m = 1 took 78 us instead of 62 (H200; ncu "Block Limit
-// Registers 1"). The m > 8 kernel of 32-block tiles needs 127 (212 bytes of spills at 96): one CTA per SM only.
+// Registers 1"). The m > 8 kernel of 32-block tiles needs 127 with its scale-group sums (212 bytes of spills at 96),
+// so its two-per-SM flavour applies the scales to the weights in fp16 instead (SCALE_IN_A, as zero points do): 92.
 constexpr int kTwoPerSmRegisters = 96;
-constexpr bool two_per_sm_kernel(int tile_nb, int m_tiles) { return m_tiles == 1 || tile_nb == 16; }
+constexpr bool two_per_sm_kernel(int tile_nb, int m_tiles, bool scale_in_a) {
+  return m_tiles == 1 || tile_nb == 16 || scale_in_a;
+}
 
-template <int CW, int TN, int MT, bool ZEROS>
+// SCALE_IN_A: the dequantized weights are scaled (and shifted by the zero point) in fp16 before the mma, so the
+// accumulators hold final sums; otherwise the mma sums integer weights and each scale group's fp32 sum is scaled
+// (exact products, two accumulator sets). Zero points always take the first form.
+template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A>
 __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
-    __maxnreg__(two_per_sm_kernel(TN, MT) ? kTwoPerSmRegisters : 224) decode_kernel(const Params p) {
+    __maxnreg__(two_per_sm_kernel(TN, MT, SCALE_IN_A) ? kTwoPerSmRegisters : 224) decode_kernel(const Params p) {
   using S = Shape<CW, TN, MT, ZEROS>;
   constexpr int WN = S::WN, NACC = S::NACC, kThreads = S::kThreads;
   extern __shared__ __align__(1024) uint8_t smem[];
@@ -318,14 +325,16 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
         if (c >= c_end) break;
         const __half* srow = reinterpret_cast<const __half*>(sp + S::kW + S::kX + h * S::kSRow);
         half2 sc_lo[WN], sc_hi[WN], zr_lo[WN], zr_hi[WN];
-        if (ZEROS) {
+        if (SCALE_IN_A) {
 #pragma unroll
           for (int j = 0; j < WN; ++j) {
             const int row = (warp * WN + j) * 16 + g;
             sc_lo[j] = __half2half2(srow[row]);
             sc_hi[j] = __half2half2(srow[row + 8]);
-            zr_lo[j] = __half2half2(srow[2 * TN * 16 + row]);
-            zr_hi[j] = __half2half2(srow[2 * TN * 16 + row + 8]);
+            if (ZEROS) {
+              zr_lo[j] = __half2half2(srow[2 * TN * 16 + row]);
+              zr_hi[j] = __half2half2(srow[2 * TN * 16 + row + 8]);
+            }
           }
         }
 #pragma unroll
@@ -345,6 +354,11 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
                 a[u][j][1] = as_u32(__hfma2(q[1], sc_hi[j], zr_hi[j]));
                 a[u][j][2] = as_u32(__hfma2(q[2], sc_lo[j], zr_lo[j]));
                 a[u][j][3] = as_u32(__hfma2(q[3], sc_hi[j], zr_hi[j]));
+              } else if (SCALE_IN_A) {
+                a[u][j][0] = as_u32(__hmul2(q[0], sc_lo[j]));
+                a[u][j][1] = as_u32(__hmul2(q[1], sc_hi[j]));
+                a[u][j][2] = as_u32(__hmul2(q[2], sc_lo[j]));
+                a[u][j][3] = as_u32(__hmul2(q[3], sc_hi[j]));
               } else {
 #pragma unroll
                 for (int e = 0; e < 4; ++e) a[u][j][e] = as_u32(q[e]);
@@ -375,7 +389,7 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
               }
           }
         }
-        if (!ZEROS && (c + 1 == c_end || ((c + 1) >> p.group_shift) != (c >> p.group_shift))) {
+        if (!SCALE_IN_A && (c + 1 == c_end || ((c + 1) >> p.group_shift) != (c >> p.group_shift))) {
           // end of a scale group (or of this CTA's K range): acc += scale(row) * group sum
 #pragma unroll
           for (int j = 0; j < WN; ++j) {
@@ -401,7 +415,7 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
         phase ^= 1u;
       }
     }
-    if (ZEROS) {
+    if (SCALE_IN_A) {
 #pragma unroll
       for (int j = 0; j < WN; ++j)
 #pragma unroll
@@ -503,10 +517,10 @@ int smem_for_stages(int stages) {
 // Ring depth: every stage of the CTA if that fits, else as many as fit in the budget: ~200 KB for one CTA per SM,
 // ~100 KB when two CTAs per SM should be resident at once (more CTAs than SMs, or more than 3/4 of the SMs in
 // clusters, which fragment the GPCs at one CTA per SM: decode_select_config).
-template <int CW, int TN, int MT, bool ZEROS>
+template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A>
 int pick_stages(int nstages_cta, int ctas, int sm_count, int requested) {
   using S = Shape<CW, TN, MT, ZEROS>;
-  const bool two_per_sm = ctas > sm_count || (two_per_sm_kernel(TN, MT) && ctas > (3 * sm_count) / 4);
+  const bool two_per_sm = ctas > sm_count || (two_per_sm_kernel(TN, MT, SCALE_IN_A) && ctas > (3 * sm_count) / 4);
   const int budget = requested > 0 ? kSmemMax : (two_per_sm ? 100 * 1024 : 200 * 1024);
   int st = (budget - kBarrierBytes) / S::kStage;
   if (requested > 0) st = std::min(st, requested);
@@ -514,11 +528,12 @@ int pick_stages(int nstages_cta, int ctas, int sm_count, int requested) {
   return std::max(st, 1);
 }
 
-template <int CW, int TN, int MT, bool ZEROS>
+template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A>
 w4a16_status_t launch(Params p, int tiles, int sm_count, int requested_stages, cudaStream_t stream) {
-  auto kernel = decode_kernel<CW, TN, MT, ZEROS>;
+  static_assert(SCALE_IN_A || !ZEROS, "zero points are applied to the weights before the mma");
+  auto kernel = decode_kernel<CW, TN, MT, ZEROS, SCALE_IN_A>;
   const int nstages_cta = ((p.nch + p.split - 1) / p.split + 1) / 2;
-  p.stages = pick_stages<CW, TN, MT, ZEROS>(nstages_cta, tiles * p.split, sm_count, requested_stages);
+  p.stages = pick_stages<CW, TN, MT, ZEROS, SCALE_IN_A>(nstages_cta, tiles * p.split, sm_count, requested_stages);
   const int smem = smem_for_stages<CW, TN, MT, ZEROS>(p.stages);
 
   int device = 0;
@@ -575,8 +590,15 @@ w4a16_status_t launch(Params p, int tiles, int sm_count, int requested_stages, c
 
 template <int CW, int TN, int MT>
 w4a16_status_t dispatch_mode(const Params& p, int tiles, int sm, int stages, bool zeros, cudaStream_t stream) {
-  return zeros ? launch<CW, TN, MT, true>(p, tiles, sm, stages, stream)
-               : launch<CW, TN, MT, false>(p, tiles, sm, stages, stream);
+  if (zeros) return launch<CW, TN, MT, true, true>(p, tiles, sm, stages, stream);
+  if constexpr (!two_per_sm_kernel(TN, MT, false)) {
+    // Grids sized for two CTAs per SM (decode_select_config) take the flavour that fits them: scales in fp16 on
+    // the weights. H200, m = 16: 70B gate_up 97.0 -> 84.6 us (split 1 -> 2), 8B gate_up 28.2 -> 26.7, 70B qkv
+    // 27.8 -> 26.7; one CTA per SM it is 4% slower (8192x28672: 60.3 vs 62.7), so those grids keep the sums.
+    if (static_cast<long long>(tiles) * p.split > (3 * sm) / 4)
+      return launch<CW, TN, MT, false, true>(p, tiles, sm, stages, stream);
+  }
+  return launch<CW, TN, MT, false, false>(p, tiles, sm, stages, stream);
 }
 
 // (consumer warps, tile_nb) pairs compiled. Measured on H100 (scripts/decode_dev, 2026-11-25): 16 consumer warps
@@ -629,11 +651,12 @@ bool decode_config_valid(const DecodeConfig& cfg, long long m) { return decode_d
 DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count) {
   // Fitted to sweeps of scripts/decode_dev (`decode_test narrow` and `bench`; 8 Llama shapes, m = 1 and 16; H100
   // 2026-11-25, H200 2026-12-01 after the register cap made two CTAs per SM possible):
-  //  - K <= 8192: grids sized for two CTAs per SM where the kernel fits them (two_per_sm_kernel): layers of <= 16
-  //    32-block tiles (N <= 8192) take 16-block tiles and twice the CTAs (4096x4096 m = 1 6.2 vs 7.1 us, 6144x4096
-  //    7.6 vs 8.4, 8192x8192 15.2 vs 16.3, m = 16 10.1 vs 11.0 on 4096x4096), split K up to 2 x SMs CTAs in
-  //    clusters of <= 4 and 1.5 x SMs in larger ones (256 CTAs of 8-CTA clusters ran in two waves: 8192x8192
-  //    m = 1 19.5 us at 16/8 vs 15.0 at 16/6); 10240x8192 m = 1 at 32/8 (160 CTAs) 17.5 vs 20.4 at 32/4.
+  //  - K <= 8192: grids sized for two CTAs per SM (dispatch_mode picks a kernel flavour that fits them): layers
+  //    of <= 16 32-block tiles (N <= 8192) take 16-block tiles and twice the CTAs (4096x4096 m = 1 6.2 vs 7.1 us,
+  //    6144x4096 7.6 vs 8.4, 8192x8192 15.2 vs 16.3, m = 16 10.1 vs 11.0 on 4096x4096), split K up to 2 x SMs
+  //    CTAs in clusters of <= 4 and 1.5 x SMs in larger ones (256 CTAs of 8-CTA clusters ran in two waves:
+  //    8192x8192 m = 1 19.5 us at 16/8 vs 15.0 at 16/6); 10240x8192 m = 1 at 32/8 (160 CTAs) 17.5 vs 20.4 at 32/4,
+  //    m = 16 26.7 vs 27.8; 57344x8192 m = 16 at 32/2 84.6 vs 97.0 at 32/1.
   //  - K > 8192: deep rings at one CTA per SM stream better (8192x28672 m = 16: 59.9 us at 32/6 vs 64.4 at 16/6,
   //    m = 1 43.4 vs 51.0 at 32/8 with two-per-SM rings): 32-block tiles (16-block ones only when 32-block ones
   //    cannot give a quarter of the SMs work even at split 8), at most one CTA per SM and at most 3/4 of the SMs
@@ -643,12 +666,12 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count) {
   const long long nch = a.k / 64;
   if (sm_count <= 0) sm_count = 132;
   const int max_split = static_cast<int>(std::min<long long>(decode_detail::kMaxSplit, nch));
-  const int m_tiles = a.m <= 8 ? 1 : 2;
   const bool short_k = nch <= 128;
   int tn = 32;
   if (short_k ? (nbp + 31) / 32 <= 16 : (nbp + 31) / 32 * max_split < sm_count * 3 / 8) tn = 16;
   const long long tiles = (nbp + tn - 1) / tn;
-  const bool two_per_sm = short_k ? decode_detail::two_per_sm_kernel(tn, m_tiles) : (a.m <= 8 && tiles >= 40);
+  // (every kernel has a flavour that fits two per SM: dispatch_mode)
+  const bool two_per_sm = short_k || (a.m <= 8 && tiles >= 40);
   int split = 1;
   for (int s = 2; s <= max_split; ++s) {
     const long long units = tiles * s;

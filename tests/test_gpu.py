@@ -26,6 +26,8 @@ SHAPES = [
     (7, 136, 320, 64, True, True, 0.5),
     (13, 1000, 1024, 128, False, True, 2.0),
     (16, 6144, 4096, 128, True, False, 1.0),
+    (5, 12288, 1024, 64, False, False, 1.0),     # decode grids sized for two CTAs per SM (192 CTAs)
+    (12, 12288, 1024, 128, False, True, 1.0),    # ... m > 8: the flavour with the scales applied in fp16
     (17, 24, 256, None, False, True, 1.0),
     (33, 520, 512, 128, True, True, 1.0),
     (100, 264, 384, 64, False, False, -1.5),

@@ -248,6 +248,12 @@ static void check(bool small) {
     run_case(pos_k, {{0, 0, 0, 0, 0}, {8, 32, 1, 0, 0}}, seed++, true);
     Case pos_g{1, 4096, 4096, 128, false, true, 1.0f, 0, 0, true};
     run_case(pos_g, {{0, 0, 0, 0, 0}}, seed++, true);
+    // grids sized for two CTAs per SM (auto: 32-block tiles x split 8 = 192 CTAs), at m > 8 the kernel flavour
+    // that applies the scales in fp16
+    Case wide{12, 12288, 1024, 128, false, true, 1.0f, 0, 0, true};
+    run_case(wide, {{0, 0, 0, 0, 0}, {0, 0, 0, 0, 2}}, seed++, true);
+    Case wide1{5, 12288, 1024, 64, false, false, 1.0f, 0, 0};
+    run_case(wide1, {{0, 0, 0, 0, 0}}, seed++, true);
     // what decode_supports must refuse
     w4a16_gemm_args_t a{};
     alignas(16) static char dummy[64];
