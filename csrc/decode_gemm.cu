@@ -287,8 +287,8 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
     }
   } else {
     // ------------------------------------------------------------------ consumer warps
-    // part[u]: the mma sums of k-blocks of parity u (two chains when there are few); scale-only weights flush them
-    // into acc, scaled, at the end of every scale group; zero-point weights add them up at the end.
+    // part[u]: the mma sums of k-blocks of parity u (two chains when there are few); integer weights flush them
+    // into acc, scaled, at the end of every scale group; weights scaled in fp16 (SCALE_IN_A) add them up at the end.
     float part[NACC][WN][MT][4];
 #pragma unroll
     for (int j = 0; j < WN; ++j)
