@@ -3,6 +3,8 @@
 //   decode_test check-small  a short correctness pass (for compute-sanitizer)
 //   decode_test bench        protocol-v2 timing of the Llama shapes at M = 1, 4, 16, auto config (+ a PDL column)
 //   decode_test sweep        the same shapes over tile / split / pipeline / PDL variants
+//   decode_test narrow       the same shapes at M = 1 and 16 over tile x split x ring depth, with the auto choice
+//   decode_test profile ...  R eager launches of one config for ncu (profile.sh, stalls.sh)
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -563,13 +565,14 @@ static void bench(bool sweep) {
   CK(cudaStreamDestroy(stream));
 }
 
-// Narrow layers: tile x split x ring depth (smaller rings let 2-3 CTAs share an SM, so more clusters are
-// resident at once), PDL on as in the library's default launch.
+// All 8 layers: tile x split x ring depth (smaller rings let 2-3 CTAs share an SM, so more clusters are resident at
+// once), PDL on as in the library's default launch; decode_select_config's rules were fitted to this table.
 static void sweep_narrow() {
   cudaStream_t stream;
   CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   const double bw = copy_bandwidth();
-  const int shapes[][2] = {{4096, 4096}, {6144, 4096}, {4096, 14336}, {8192, 8192}, {10240, 8192}, {28672, 4096}};
+  const int shapes[][2] = {{4096, 4096},  {6144, 4096},  {4096, 14336}, {8192, 8192},
+                           {10240, 8192}, {28672, 4096}, {57344, 8192}, {8192, 28672}};
   for (auto& sh : shapes) {
     ShapeBufs b = alloc_shape(sh[0], sh[1], 16);
     for (int m : {1, 16}) {
