@@ -186,11 +186,20 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t& r0, uint32_
 // file is split over the four schedulers (16K registers each): two CTAs of 9 warps put 5 warps on one scheduler,
 // so 5 x 32 x R <= 16384, R <= 96 (allocation in steps of 8). Unbounded, ptxas took 113 for the m <= 8 kernel
 // and those grids ran in two waves: 70B gate_up at m = 1 took 78 us instead of 62 (H200; ncu "Block Limit
-// Registers 1"). The m > 8 kernel of 32-block tiles needs 127 with its scale-group sums (212 bytes of spills at 96),
-// so its two-per-SM flavour applies the scales to the weights in fp16 instead (SCALE_IN_A, as zero points do): 92.
+// Registers 1"). What decides the fit is the fp32 sums a lane keeps: the m > 8 kernel of 32-block tiles keeps 64
+// (per-group sums of integer products plus the scaled total) and needed 127 registers (212 bytes of spills at 96),
+// while 32 fit (92 registers when SCALE_IN_A drops the per-group sums). So a flavour runs two per SM iff its lane
+// keeps at most 32 sums; the others get up to 224 registers and one CTA per SM.
+template <int TN, int MT, bool SCALE_IN_A>
+constexpr int lane_sums() {
+  constexpr int kBlocksPerWarp = TN / 8;                       // Shape::WN for the 8 consumer warps compiled
+  constexpr int kChains = kBlocksPerWarp * MT <= 2 ? 2 : 1;    // Shape::NACC
+  return kBlocksPerWarp * MT * 4 * (SCALE_IN_A ? kChains : kChains + 1);
+}
 constexpr int kTwoPerSmRegisters = 96;
-constexpr bool two_per_sm_kernel(int tile_nb, int m_tiles, bool scale_in_a) {
-  return m_tiles == 1 || tile_nb == 16 || scale_in_a;
+template <int TN, int MT, bool SCALE_IN_A>
+constexpr bool two_per_sm_kernel() {
+  return lane_sums<TN, MT, SCALE_IN_A>() <= 32;
 }
 
 // SCALE_IN_A: the dequantized weights are scaled (and shifted by the zero point) in fp16 before the mma, so the
@@ -198,8 +207,9 @@ constexpr bool two_per_sm_kernel(int tile_nb, int m_tiles, bool scale_in_a) {
 // (exact products, two accumulator sets). Zero points always take the first form.
 template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A>
 __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
-    __maxnreg__(two_per_sm_kernel(TN, MT, SCALE_IN_A) ? kTwoPerSmRegisters : 224) decode_kernel(const Params p) {
+    __maxnreg__((two_per_sm_kernel<TN, MT, SCALE_IN_A>() ? kTwoPerSmRegisters : 224)) decode_kernel(const Params p) {
   using S = Shape<CW, TN, MT, ZEROS>;
+  static_assert(CW == 8, "lane_sums assumes 8 consumer warps");
   constexpr int WN = S::WN, NACC = S::NACC, kThreads = S::kThreads;
   extern __shared__ __align__(1024) uint8_t smem[];
 
@@ -515,12 +525,10 @@ int smem_for_stages(int stages) {
 }
 
 // Ring depth: every stage of the CTA if that fits, else as many as fit in the budget: ~200 KB for one CTA per SM,
-// ~100 KB when two CTAs per SM should be resident at once (more CTAs than SMs, or more than 3/4 of the SMs in
-// clusters, which fragment the GPCs at one CTA per SM: decode_select_config).
-template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A>
-int pick_stages(int nstages_cta, int ctas, int sm_count, int requested) {
+// ~100 KB when the grid wants two CTAs per SM resident at once (dispatch_mode).
+template <int CW, int TN, int MT, bool ZEROS>
+int pick_stages(int nstages_cta, bool two_per_sm, int requested) {
   using S = Shape<CW, TN, MT, ZEROS>;
-  const bool two_per_sm = ctas > sm_count || (two_per_sm_kernel(TN, MT, SCALE_IN_A) && ctas > (3 * sm_count) / 4);
   const int budget = requested > 0 ? kSmemMax : (two_per_sm ? 100 * 1024 : 200 * 1024);
   int st = (budget - kBarrierBytes) / S::kStage;
   if (requested > 0) st = std::min(st, requested);
@@ -529,11 +537,11 @@ int pick_stages(int nstages_cta, int ctas, int sm_count, int requested) {
 }
 
 template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A>
-w4a16_status_t launch(Params p, int tiles, int sm_count, int requested_stages, cudaStream_t stream) {
+w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages, cudaStream_t stream) {
   static_assert(SCALE_IN_A || !ZEROS, "zero points are applied to the weights before the mma");
   auto kernel = decode_kernel<CW, TN, MT, ZEROS, SCALE_IN_A>;
   const int nstages_cta = ((p.nch + p.split - 1) / p.split + 1) / 2;
-  p.stages = pick_stages<CW, TN, MT, ZEROS, SCALE_IN_A>(nstages_cta, tiles * p.split, sm_count, requested_stages);
+  p.stages = pick_stages<CW, TN, MT, ZEROS>(nstages_cta, two_per_sm, requested_stages);
   const int smem = smem_for_stages<CW, TN, MT, ZEROS>(p.stages);
 
   int device = 0;
@@ -588,22 +596,28 @@ w4a16_status_t launch(Params p, int tiles, int sm_count, int requested_stages, c
   return W4A16_OK;
 }
 
+// Grids of more than 3/4 of the SMs are sized for two CTAs per SM (decode_select_config; clusters fragment the GPCs
+// at one CTA per SM). Such a grid takes the kernel flavour that fits two per SM, and a ring of half the size.
 template <int CW, int TN, int MT>
 w4a16_status_t dispatch_mode(const Params& p, int tiles, int sm, int stages, bool zeros, cudaStream_t stream) {
-  if (zeros) return launch<CW, TN, MT, true, true>(p, tiles, sm, stages, stream);
-  if constexpr (!two_per_sm_kernel(TN, MT, false)) {
-    // Grids sized for two CTAs per SM (decode_select_config) take the flavour that fits them: scales in fp16 on
-    // the weights. H200, m = 16: 70B gate_up 97.0 -> 84.6 us (split 1 -> 2), 8B gate_up 28.2 -> 26.7, 70B qkv
-    // 27.8 -> 26.7; one CTA per SM it is 4% slower (8192x28672: 60.3 vs 62.7), so those grids keep the sums.
-    if (static_cast<long long>(tiles) * p.split > (3 * sm) / 4)
-      return launch<CW, TN, MT, false, true>(p, tiles, sm, stages, stream);
+  const bool wants_two_per_sm = static_cast<long long>(tiles) * p.split > (3 * sm) / 4;
+  if (zeros)
+    return launch<CW, TN, MT, true, true>(p, tiles, wants_two_per_sm && two_per_sm_kernel<TN, MT, true>(), stages,
+                                          stream);
+  if constexpr (!two_per_sm_kernel<TN, MT, false>() && two_per_sm_kernel<TN, MT, true>()) {
+    // Scales in fp16 on the weights fit two per SM. H200, m = 16: 70B gate_up 97.0 -> 84.6 us (split 1 -> 2),
+    // 8B gate_up 28.2 -> 26.7, 70B qkv 27.8 -> 26.7; one CTA per SM it is 4% slower (8192x28672: 60.3 vs 62.7),
+    // so those grids keep the exact per-group sums.
+    if (wants_two_per_sm) return launch<CW, TN, MT, false, true>(p, tiles, true, stages, stream);
   }
-  return launch<CW, TN, MT, false, false>(p, tiles, sm, stages, stream);
+  return launch<CW, TN, MT, false, false>(p, tiles, wants_two_per_sm && two_per_sm_kernel<TN, MT, false>(), stages,
+                                          stream);
 }
 
 // (consumer warps, tile_nb) pairs compiled. Measured on H100 (scripts/decode_dev, 2026-11-25): 16 consumer warps
-// of one n-block each and 64-block tiles were never better than 8 warps of two or four blocks, and m > 16 lost
-// to the tensor-core GEMMs, so this build serves m <= 16 with 8 consumer warps.
+// of one n-block each and 64-block tiles were never better than 8 warps of two or four blocks. m > 16 loses to
+// the CUTLASS tiles: token tiles of 32 and 64 (H200, 2026-12-01, benchmarks/NOTES.md) took 1.01-1.49x the CUTLASS
+// time at m = 32 and 1.5-2.9x at m = 64, so this build serves m <= 16 with 8 consumer warps.
 struct Variant {
   int warps, tile_nb;
 };
@@ -618,6 +632,7 @@ bool config_valid(const DecodeConfig& c, long long m) {
 
 template <int CW, int TN>
 w4a16_status_t dispatch_m(const Params& p, int tiles, int sm, int stages, bool zeros, cudaStream_t stream) {
+  static_assert(kDecodeMaxM == 16, "token tiles of 8 and 16");
   if (p.m <= 8) return dispatch_mode<CW, TN, 1>(p, tiles, sm, stages, zeros, stream);
   return dispatch_mode<CW, TN, 2>(p, tiles, sm, stages, zeros, stream);
 }
