@@ -27,6 +27,7 @@
 #include "cutlass/gemm/dispatch_policy.hpp"
 #include "cutlass/gemm/kernel/gemm_universal.hpp"
 
+#include "heuristic.h"
 #include "kernel_registry.h"
 #include "weight_layout.hpp"
 
@@ -137,6 +138,14 @@ struct Sm90W4A16Gemm {
     (void)scale_k;
     typename Gemm::Arguments arguments{cutlass::gemm::GemmUniversalMode::kGemm, {n, m, k, 1}, mainloop, epilogue,
                                        hw_info};
+    // The swapped problem's M is the weights' side (n), its N the tokens (m).
+    const long long output_tiles = static_cast<long long>((n + TileN - 1) / TileN) * ((m + TileM - 1) / TileM);
+    const TileOrder order = select_tile_order(output_tiles, sm_count);
+    using RasterOptions = typename Kernel::TileScheduler::RasterOrderOptions;
+    arguments.scheduler.max_swizzle_size = order.max_swizzle;
+    arguments.scheduler.raster_order = order.raster == TileRaster::kAlongWeights  ? RasterOptions::AlongM
+                                       : order.raster == TileRaster::kAlongTokens ? RasterOptions::AlongN
+                                                                                   : RasterOptions::Heuristic;
     if constexpr (StreamK) {
       // Deterministic reduction: the same inputs give bit-identical outputs, whatever the SM timing.
       using Scheduler = typename Kernel::TileScheduler;

@@ -5,6 +5,7 @@
 #include "heuristic.h"
 
 #include <cstdlib>
+#include <cstring>
 
 #include "kernel_registry.h"
 
@@ -128,6 +129,29 @@ int select_config(const w4a16_gemm_args_t& a, int sm_count) {
     }
   }
   return best;
+}
+
+TileOrder select_tile_order(long long output_tiles, int sm_count) {
+  static const TileOrder forced = [] {
+    TileOrder o{TileRaster::kAuto, 0};
+    if (const char* r = std::getenv("W4A16_TILE_RASTER")) {
+      if (std::strcmp(r, "n") == 0) o.raster = TileRaster::kAlongWeights;
+      if (std::strcmp(r, "m") == 0) o.raster = TileRaster::kAlongTokens;
+    }
+    if (const char* s = std::getenv("W4A16_TILE_SWIZZLE")) {
+      const int v = std::atoi(s);
+      if (v == 1 || v == 2 || v == 4 || v == 8) o.max_swizzle = v;
+    }
+    return o;
+  }();
+  // Stripes of 8 tiles keep the operands of a wave in L2 once x or the weights outgrow it: at M = 8192 the
+  // 128x256 tiles ran 4-7% faster (4096x4096 417 -> 396 us, 4096x14336 1428 -> 1330, 57344x8192 11803 -> 11034;
+  // H200, scripts/perf/tile_order_ab.sh, benchmarks/NOTES.md) and M = 4096 1-7%; the raster order made no
+  // difference beyond the noise once the stripes were there. One wave is unchanged (M = 512: within 0.3%).
+  TileOrder order{TileRaster::kAuto, output_tiles > sm_count ? 8 : 1};
+  if (forced.raster != TileRaster::kAuto) order.raster = forced.raster;
+  if (forced.max_swizzle) order.max_swizzle = forced.max_swizzle;
+  return order;
 }
 
 }  // namespace w4a16

@@ -4,10 +4,14 @@ Every output is poisoned with NaN first where the test owns the buffer, so an el
 writes fails the check. Tolerance: ||out - ref|| / ||ref|| < 2e-3 (fp16 output rounding is ~3e-4).
 """
 
+import os
+import subprocess
+
 import numpy as np
 import pytest
 
 import w4a16_gemm as w4
+from w4a16_gemm import _cli
 from conftest import make_weight, rel_err
 
 pytestmark = pytest.mark.gpu
@@ -75,6 +79,35 @@ def test_every_config(rng, config, group_size):
             config=config["name"])
     torch.cuda.synchronize()
     assert rel_err(out.cpu().numpy(), w4.reference_gemm(x, qw, bias=bias, alpha=0.75)) < REL_TOL
+
+
+CUTLASS_CONFIGS = [c for c in CONFIGS if c["schedule"] != "decode"]
+
+
+@pytest.mark.parametrize("config", CUTLASS_CONFIGS, ids=[c["name"] for c in CUTLASS_CONFIGS])
+def test_every_config_over_several_waves(rng, config):
+    # More output tiles than two waves of 132 SMs, ragged in both directions: the tile scheduler walks them in
+    # swizzled stripes (csrc/heuristic.cpp select_tile_order), which one-wave problems never do.
+    torch = pytest.importorskip("torch")
+    tiles_m = 3
+    m = (tiles_m - 1) * config["tile_m"] + 5
+    n = (2 * 132 // tiles_m + 1) * config["tile_n"] * config["cluster_n"] + 8
+    k = 256
+    qw = make_weight(rng, k, n, 64, config["zeros"])
+    x = make_x(rng, m, k)
+    out = torch.full((m, n), float("nan"), dtype=torch.float16, device="cuda")
+    w4.gemm(torch.from_numpy(x).cuda(), qw, out=out, config=config["name"])
+    torch.cuda.synchronize()
+    assert rel_err(out.cpu().numpy(), w4.reference_gemm(x, qw)) < REL_TOL
+
+
+@pytest.mark.parametrize("raster,swizzle", [("n", "1"), ("m", "2"), ("auto", "4"), ("m", "8")])
+def test_tile_order_overrides(raster, swizzle):
+    # W4A16_TILE_RASTER / W4A16_TILE_SWIZZLE are read once per process: the CLI checks each setting in its own.
+    env = dict(os.environ, W4A16_TILE_RASTER=raster, W4A16_TILE_SWIZZLE=swizzle)
+    r = subprocess.run([_cli.executable_path(), "1000", "8200", "512", "--iters", "1", "--warmup", "0"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0 and "PASSED" in r.stdout, r.stdout + r.stderr
 
 
 def test_config_of_the_wrong_mode_is_refused(rng):
