@@ -190,16 +190,15 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t& r0, uint32_
 // (per-group sums of integer products plus the scaled total) and needed 127 registers (212 bytes of spills at 96),
 // while 32 fit (92 registers when SCALE_IN_A drops the per-group sums). So a flavour runs two per SM iff its lane
 // keeps at most 32 sums; the others get up to 224 registers and one CTA per SM.
-template <int TN, int MT, bool SCALE_IN_A>
+template <int CW, int TN, int MT, bool SCALE_IN_A>
 constexpr int lane_sums() {
-  constexpr int kBlocksPerWarp = TN / 8;                       // Shape::WN for the 8 consumer warps compiled
-  constexpr int kChains = kBlocksPerWarp * MT <= 2 ? 2 : 1;    // Shape::NACC
-  return kBlocksPerWarp * MT * 4 * (SCALE_IN_A ? kChains : kChains + 1);
+  using S = Shape<CW, TN, MT, false>;  // (zero points do not change the accumulators)
+  return S::WN * MT * 4 * (SCALE_IN_A ? S::NACC : S::NACC + 1);
 }
 constexpr int kTwoPerSmRegisters = 96;
-template <int TN, int MT, bool SCALE_IN_A>
+template <int CW, int TN, int MT, bool SCALE_IN_A>
 constexpr bool two_per_sm_kernel() {
-  return lane_sums<TN, MT, SCALE_IN_A>() <= 32;
+  return lane_sums<CW, TN, MT, SCALE_IN_A>() <= 32;
 }
 
 // SCALE_IN_A: the dequantized weights are scaled (and shifted by the zero point) in fp16 before the mma, so the
@@ -207,9 +206,9 @@ constexpr bool two_per_sm_kernel() {
 // (exact products, two accumulator sets). Zero points always take the first form.
 template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A>
 __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
-    __maxnreg__((two_per_sm_kernel<TN, MT, SCALE_IN_A>() ? kTwoPerSmRegisters : 224)) decode_kernel(const Params p) {
+    __maxnreg__((two_per_sm_kernel<CW, TN, MT, SCALE_IN_A>() ? kTwoPerSmRegisters : 224))
+        decode_kernel(const Params p) {
   using S = Shape<CW, TN, MT, ZEROS>;
-  static_assert(CW == 8, "lane_sums assumes 8 consumer warps");
   constexpr int WN = S::WN, NACC = S::NACC, kThreads = S::kThreads;
   extern __shared__ __align__(1024) uint8_t smem[];
 
@@ -602,15 +601,15 @@ template <int CW, int TN, int MT>
 w4a16_status_t dispatch_mode(const Params& p, int tiles, int sm, int stages, bool zeros, cudaStream_t stream) {
   const bool wants_two_per_sm = static_cast<long long>(tiles) * p.split > (3 * sm) / 4;
   if (zeros)
-    return launch<CW, TN, MT, true, true>(p, tiles, wants_two_per_sm && two_per_sm_kernel<TN, MT, true>(), stages,
+    return launch<CW, TN, MT, true, true>(p, tiles, wants_two_per_sm && two_per_sm_kernel<CW, TN, MT, true>(), stages,
                                           stream);
-  if constexpr (!two_per_sm_kernel<TN, MT, false>() && two_per_sm_kernel<TN, MT, true>()) {
+  if constexpr (!two_per_sm_kernel<CW, TN, MT, false>() && two_per_sm_kernel<CW, TN, MT, true>()) {
     // Scales in fp16 on the weights fit two per SM. H200, m = 16: 70B gate_up 97.0 -> 84.6 us (split 1 -> 2),
     // 8B gate_up 28.2 -> 26.7, 70B qkv 27.8 -> 26.7; one CTA per SM it is 4% slower (8192x28672: 60.3 vs 62.7),
     // so those grids keep the exact per-group sums.
     if (wants_two_per_sm) return launch<CW, TN, MT, false, true>(p, tiles, true, stages, stream);
   }
-  return launch<CW, TN, MT, false, false>(p, tiles, wants_two_per_sm && two_per_sm_kernel<TN, MT, false>(), stages,
+  return launch<CW, TN, MT, false, false>(p, tiles, wants_two_per_sm && two_per_sm_kernel<CW, TN, MT, false>(), stages,
                                           stream);
 }
 
