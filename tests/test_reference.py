@@ -30,3 +30,18 @@ def test_reference_rejects_mismatches(rng):
         w4.reference_gemm(np.zeros((2, 64), np.float16), qw, bias=np.zeros(4, np.float16))
     with pytest.raises(TypeError, match="QuantizedWeight"):
         w4.reference_gemm(np.zeros((2, 64), np.float16), np.zeros((64, 8)))
+
+
+def test_reference_dequantizes_exactly():
+    # q * s + z with a zero point far below q * s: float32 rounds it (7 + 2^-24 needs 27 bits), float64 does not.
+    q = np.full((64, 8), 7, np.int8)
+    s = np.ones((1, 8), np.float16)
+    z = np.full((1, 8), 2.0 ** -24, np.float16)
+    qw = w4.QuantizedWeight.from_int4(q, s, z)
+    assert np.all(qw.dequantize(np.float64) == 7 + 2.0 ** -24)
+    assert qw.dequantize().dtype == np.float32
+    x = np.zeros((1, 64), np.float16)
+    x[0, 0] = 1
+    assert np.all(w4.reference_gemm(x, qw) == 7 + 2.0 ** -24)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        qw.dequantize(np.float16)

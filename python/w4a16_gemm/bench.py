@@ -204,7 +204,7 @@ class W4A16Impl:
         self.torch, self.n, self.k = torch, n, k
         r = _sets(n * k // 2 + n * (k // g) * 2)
         self.weights = [_random_weight(rng, k, n, g) for _ in range(r)]
-        self.reference_w = torch.from_numpy(self.weights[0].dequantize()).cuda().double()
+        self.reference_w = torch.from_numpy(self.weights[0].dequantize(np.float64)).cuda()
 
     def calls(self, m, config=None):
         import w4a16_gemm as w4

@@ -144,14 +144,18 @@ class QuantizedWeight:
                 self._packed = core.pack_weight(self._q)
         return self._packed
 
-    def dequantize(self) -> np.ndarray:
-        """float32 [K, N]: q * s (+ z), from the fp16 scales/zeros the kernels use."""
-        k, n = self.shape
+    def dequantize(self, dtype: Any = np.float32) -> np.ndarray:
+        """[K, N] q * s (+ z) in `dtype` (float32 or float64), from the fp16 scales/zeros the kernels use.
+
+        float64 is exact; float32 can round q * s + z when z is much smaller than q * s."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dequantize dtype must be float32 or float64, got {dtype}")
         g = self._group_size
-        s = np.repeat(self._scales.astype(np.float32), g, axis=0)
-        w = self._q.astype(np.float32) * s
+        s = np.repeat(self._scales.astype(dtype), g, axis=0)
+        w = self._q.astype(dtype) * s
         if self._zeros is not None:
-            w += np.repeat(self._zeros.astype(np.float32), g, axis=0)
+            w += np.repeat(self._zeros.astype(dtype), g, axis=0)
         return w
 
     def __repr__(self) -> str:
@@ -234,7 +238,7 @@ def reference_gemm(x: Any, w: QuantizedWeight, bias: Any = None, alpha: float = 
     k, n = w.shape
     if xa.shape[1] != k:
         raise ValueError(f"x has K = {xa.shape[1]} columns but the weight has K = {k} rows")
-    out = float(alpha) * (xa.astype(np.float64) @ w.dequantize().astype(np.float64))
+    out = float(alpha) * (xa.astype(np.float64) @ w.dequantize(np.float64))
     if bias is not None:
         b = _host_array(bias, "bias")
         if b.shape != (n,):
