@@ -8,23 +8,35 @@
 // k-block one contiguous TN*128-byte run of weights, per token its 128 columns of x, and the scale (zero) rows of
 // the stage's two chunks. The ring takes ~200 KB of shared memory (one CTA per SM) or ~100 KB (when the grid
 // needs two CTAs per SM resident), so a short CTA requests all its bytes at once.
-// Math. 8 consumer warps each own TN/8 n-blocks. Per block a lane reads its 32-bit A fragment (LDS.32,
+// Math, m <= 16. 8 consumer warps each own TN/8 n-blocks. Per block a lane reads its 32-bit A fragment (LDS.32,
 // conflict-free), turns its 8 nibbles into 4 half2 with lop3 + one HADD/HFMA each and issues one
 // mma.m16n8k16 per 8 tokens, x being the B operand (ldmatrix from a padded, conflict-free x tile).
 // Scale-only weights: the mma sums integer weights; at the end of each scale group the fp32 sums are scaled per
 // row (acc += s * group_sum). Zero points, and the m > 8 kernel in grids of two CTAs per SM (registers):
 // w = q*s (+ z) is formed in fp16 (HMUL2 / HFMA2) before the mma.
+// Math, m > 16. The same A fragments are the register operand of wgmma.m64nNk16 (N = the token tile, 32, 64 or
+// 128; the packed layout is that operand's, weight_layout.hpp): each of the two consumer warpgroups owns TN/8
+// groups of 4 n-blocks, dequantizes a whole stage (w = q*s (+ z) in fp16) and issues one batch of wgmma on x, which
+// the producer copies with a 2-D TMA tensor map as the 128-byte-swizzled shared-memory B operand (grid z: token
+// tiles). One wait per stage: RS wgmma cannot overlap the next stage's dequantization in the same warpgroup
+// (ptxas serializes a batch whose register operands are written while it runs), so the other warpgroup, and a
+// second CTA per SM where registers allow, keep the tensor cores busy.
 // Reduction: the consumer warps' fp32 accumulators go to shared memory; after a cluster barrier, CTA r of the
 // cluster sums slice r of the tile's outputs over the cluster's CTAs in rank order through distributed shared
 // memory, applies alpha and bias and writes fp16. Same inputs, same config -> same bits. No workspace.
 #include "decode_gemm.cuh"
 
 #include <cooperative_groups.h>
+#include <cuda.h>
 #include <cuda_fp16.h>
+#include <cudaTypedefs.h>
+
+#include "cute/arch/mma_sm90.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <mutex>
+#include <utility>
 
 #include "kernel_registry.h"
 
@@ -42,6 +54,8 @@ constexpr int kBarrierBytes = 1024;          // 2 * kMaxStages mbarriers, then t
 constexpr int kSmemMax = 220 * 1024;         // dynamic shared memory limit we ask for
 
 struct Params {
+  CUtensorMap x_map;  // x as a 2-D tensor (k, m) in boxes of 64 columns x one token tile, 128-byte swizzled
+                      // (warpgroup-MMA kernels only; the kernel parameter is __grid_constant__ so TMA can read it)
   const __half* x;
   const uint8_t* w;
   const __half* s;
@@ -63,13 +77,20 @@ struct Shape {
   static constexpr int kThreads = (CW + 1) * 32;               // CW consumer warps + one producer warp
   static constexpr int WN = TN / CW;                           // n-blocks per consumer warp
   static_assert(WN >= 1 && WN * CW == TN, "bad tile");
+  // Token tiles of >= 32 (MT >= 4) take the warpgroup MMA: each consumer warpgroup issues WN wgmma.m64nNk16 per
+  // k-block (N = 8 MT tokens), its 4 warps holding the 4 n-blocks of each as register A fragments; x is the
+  // shared-memory B operand, 128-byte swizzled, one 1024-byte-aligned atom of 64 columns per chunk.
+  static constexpr bool kWG = MT >= 4;
+  static_assert(!kWG || CW == 8, "two consumer warpgroups");
+  static constexpr int kTokens = 8 * MT;
   static constexpr int NACC = WN * MT <= 2 ? 2 : 1;            // accumulator sets (two: shorter mma chains)
   static constexpr int kW = TN * kStageKb * 128;               // weight bytes per stage
-  static constexpr int kX = 8 * MT * kXRowBytes;               // x bytes per stage
+  static constexpr int kX = kWG ? 2 * kTokens * 128 : kTokens * kXRowBytes;  // x bytes per stage
   static constexpr int kSRow = TN * 16 * 2;                    // one scale (zero) row of the tile
-  static constexpr int kStage = kW + kX + (ZEROS ? 4 : 2) * kSRow;  // scale rows of both chunks (+ zero rows)
+  static constexpr int kStageRaw = kW + kX + (ZEROS ? 4 : 2) * kSRow;  // scale rows of both chunks (+ zero rows)
+  static constexpr int kStage = kWG ? (kStageRaw + 1023) / 1024 * 1024 : kStageRaw;  // swizzle atoms stay aligned
   static constexpr int kRowPitch = TN * 16 + 4;                // floats; 4 mod 32: conflict-free partial stores
-  static constexpr int kRed = 8 * MT * kRowPitch * 4;          // partial-sum buffer (aliases the ring)
+  static constexpr int kRed = kTokens * kRowPitch * 4;         // partial-sum buffer (aliases the ring)
 };
 
 // ---- PTX wrappers ---------------------------------------------------------------------------------------------
@@ -118,6 +139,36 @@ __device__ __forceinline__ void bulk_g2s_hint(uint32_t dst, const void* src, uin
       "%4;\n" ::"r"(dst),
       "l"(src), "r"(bytes), "r"(bar), "l"(pol)
       : "memory");
+}
+
+// 2-D tensor copy (TMA) global -> this CTA's shared memory: box at (column c, row r) of the tensor map, completing
+// its bytes on the mbarrier (rows past the tensor's end are zero-filled and still counted).
+__device__ __forceinline__ void tma_2d_g2s(uint32_t dst, const CUtensorMap* map, int c, int r, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c), "r"(r), "r"(bar)
+      : "memory");
+}
+
+// wgmma shared-memory descriptor of a K-major operand in 128-byte-swizzled atoms (8 rows x 128 bytes): leading
+// byte offset unused (1), stride byte offset 1024 between groups of 8 rows, layout type 1 = SWIZZLE_128B.
+__device__ __forceinline__ uint64_t sw128_kmajor_desc(uint32_t smem_byte_addr) {
+  return static_cast<uint64_t>((smem_byte_addr & 0x3FFFF) >> 4) | (1ull << 16) | (64ull << 32) | (1ull << 62);
+}
+
+// D[64 x NT] += A[64 x 16] (registers) * B[16 x NT] (shared memory, K-major) for one warpgroup.
+template <int NT>
+using WgmmaOp = decltype(cute::SM90::GMMA::rs_op_selector<cute::half_t, cute::half_t, float,
+                                                          cute::Shape<cute::_64, cute::Int<NT>, cute::_16>>());
+template <int NT, size_t... I>
+__device__ __forceinline__ void wgmma_rs_impl(float (&d)[NT / 2], const uint32_t (&a)[4], uint64_t desc,
+                                              std::index_sequence<I...>) {
+  WgmmaOp<NT>::fma(a[0], a[1], a[2], a[3], desc, d[I]..., cute::SM90::GMMA::ScaleOut::One);
+}
+template <int NT>
+__device__ __forceinline__ void wgmma_rs(float (&d)[NT / 2], const uint32_t (&a)[4], uint64_t desc) {
+  wgmma_rs_impl<NT>(d, a, desc, std::make_index_sequence<NT / 2>{});
 }
 
 // (a & b) ^ c in one LOP3 (the compiler splits it otherwise).
@@ -198,6 +249,9 @@ constexpr int lane_sums() {
 constexpr int kTwoPerSmRegisters = 96;
 template <int CW, int TN, int MT, bool SCALE_IN_A>
 constexpr bool two_per_sm_kernel() {
+  using S = Shape<CW, TN, MT, false>;
+  // warpgroup-MMA kernels: a lane keeps WN x (tokens / 2) sums and the A fragments of a stage, 2 x 4 x 4 x WN.
+  if constexpr (S::kWG) return S::WN * (S::kTokens / 2 + 2 * kChunkKb * 4) <= 64;
   return lane_sums<CW, TN, MT, SCALE_IN_A>() <= 32;
 }
 
@@ -207,7 +261,7 @@ constexpr bool two_per_sm_kernel() {
 template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A>
 __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
     __maxnreg__((two_per_sm_kernel<CW, TN, MT, SCALE_IN_A>() ? kTwoPerSmRegisters : 224))
-        decode_kernel(const Params p) {
+        decode_kernel(const __grid_constant__ Params p) {
   using S = Shape<CW, TN, MT, ZEROS>;
   constexpr int WN = S::WN, NACC = S::NACC, kThreads = S::kThreads;
   extern __shared__ __align__(1024) uint8_t smem[];
@@ -225,8 +279,13 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
   const int nstg = p.stages;
   const uint32_t bar_full = smem_addr(smem);            // nstg mbarriers: stage landed
   const uint32_t bar_empty = bar_full + kMaxStages * 8;   // nstg mbarriers: consumers done with the slot
-  uint8_t* ring = smem + kBarrierBytes;
-  const uint32_t ring_addr = smem_addr(ring);
+  // The ring starts at the first 1024-byte boundary after the barriers (swizzle atoms; the host adds the slack).
+  const uint32_t ring_addr = S::kWG ? (bar_full + kBarrierBytes + 1023) & ~1023u : bar_full + kBarrierBytes;
+  uint8_t* ring = smem + (ring_addr - bar_full);
+  // Token tile: rows m0 .. m0 + m_rows - 1 of x and out.
+  const int m0 = blockIdx.z * S::kTokens;
+  const int m_rows = min(S::kTokens, p.m - m0);
+  const __half* x_tile = p.x + static_cast<long long>(m0) * p.ldx;
 
   if (p.pdl) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 
@@ -249,7 +308,9 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
     const uint32_t srow_bytes = min(TN * 16, p.n - n0) * 2;
     auto stage_bytes = [&](int i) -> uint32_t {
       const int nvc = min(2, c_end - (c_begin + 2 * i));
-      return nvc * (kChunkKb * wrun + p.m * 128 + (ZEROS ? 2 : 1) * srow_bytes);
+      // (the warpgroup-MMA kernels always copy two x boxes: their wgmma batch covers both chunks)
+      return nvc * (kChunkKb * wrun + (ZEROS ? 2 : 1) * srow_bytes) +
+             (S::kWG ? 2 * S::kTokens : nvc * m_rows) * 128;
     };
     auto issue_w = [&](int i, int slot) {
       const int c0 = c_begin + 2 * i;
@@ -264,9 +325,20 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
       const int c0 = c_begin + 2 * i;
       const int nvc = min(2, c_end - c0);
       const uint32_t base = ring_addr + slot * S::kStage;
-      for (int r = lane; r < p.m; r += 32)
-        bulk_g2s(base + S::kW + r * kXRowBytes, p.x + r * p.ldx + static_cast<long long>(c0) * 64, nvc * 128,
-                 bar_full + 8 * slot);
+      if constexpr (S::kWG) {
+        // Chunk h -> swizzle atom h: one TMA box of 64 columns x the token tile, token row r at r * 128 bytes, its
+        // 16-byte piece c at c ^ (r % 8) (the wgmma SWIZZLE_128B K-major layout).
+        // A stage of one chunk still gets a second box, of the same (finite) columns, which the consumers
+        // multiply by zero weights.
+        if (lane == 0)
+          for (int h = 0; h < 2; ++h)
+            tma_2d_g2s(base + S::kW + h * (S::kTokens * 128), &p.x_map, min(c0 + h, c_end - 1) * 64, m0,
+                       bar_full + 8 * slot);
+      } else {
+        for (int r = lane; r < m_rows; r += 32)
+          bulk_g2s(base + S::kW + r * kXRowBytes, x_tile + r * p.ldx + static_cast<long long>(c0) * 64, nvc * 128,
+                   bar_full + 8 * slot);
+      }
       const int which = lane >> 1, h = lane & 1;  // lanes 0,1: scale rows; 2,3: zero rows
       if (which < (ZEROS ? 2 : 1) && h < nvc) {
         const long long grp = (c0 + h) >> p.group_shift;
@@ -294,6 +366,119 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
         ++round;
       }
     }
+  } else if constexpr (S::kWG) {
+    // ------------------------------------------------------------------ consumer warpgroups (token tiles >= 32)
+    // Per stage: dequantize and scale both chunks' weights into A fragments (a[chunk][k-block][group]), issue
+    // 2 x 4 x WN wgmma on the chunks' x atoms, wait for them and release the ring slot.
+    constexpr int NT = S::kTokens;
+    const int wg = warp >> 2, wl = warp & 3;
+    float d[WN][NT / 2];
+#pragma unroll
+    for (int j = 0; j < WN; ++j)
+#pragma unroll
+      for (int e = 0; e < NT / 2; ++e) d[j][e] = 0.f;
+    uint32_t a[2][kChunkKb][WN][4];
+    // Dequantizes chunk h of the slot at sp into a[h] (scales, and zero points, applied in fp16).
+    auto load_a = [&](const uint8_t* sp, int h) {
+      const __half* srow = reinterpret_cast<const __half*>(sp + S::kW + S::kX + h * S::kSRow);
+#pragma unroll
+      for (int j = 0; j < WN; ++j) {
+        const int nb = (wg * WN + j) * 4 + wl;
+        const int row = nb * 16 + g;
+        const half2 sc_lo = __half2half2(srow[row]), sc_hi = __half2half2(srow[row + 8]);
+        half2 zr_lo = sc_lo, zr_hi = sc_hi;
+        if (ZEROS) {
+          zr_lo = __half2half2(srow[2 * TN * 16 + row]);
+          zr_hi = __half2half2(srow[2 * TN * 16 + row + 8]);
+        }
+#pragma unroll
+        for (int kk = 0; kk < kChunkKb; ++kk) {
+          const uint32_t word =
+              *reinterpret_cast<const uint32_t*>(sp + ((h * kChunkKb + kk) * TN + nb) * 128 + lane * 4);
+          half2 q[4];
+          dequant_int(word, q);
+          if (ZEROS) {
+            a[h][kk][j][0] = as_u32(__hfma2(q[0], sc_lo, zr_lo));
+            a[h][kk][j][1] = as_u32(__hfma2(q[1], sc_hi, zr_hi));
+            a[h][kk][j][2] = as_u32(__hfma2(q[2], sc_lo, zr_lo));
+            a[h][kk][j][3] = as_u32(__hfma2(q[3], sc_hi, zr_hi));
+          } else {
+            a[h][kk][j][0] = as_u32(__hmul2(q[0], sc_lo));
+            a[h][kk][j][1] = as_u32(__hmul2(q[1], sc_hi));
+            a[h][kk][j][2] = as_u32(__hmul2(q[2], sc_lo));
+            a[h][kk][j][3] = as_u32(__hmul2(q[3], sc_hi));
+          }
+        }
+      }
+    };
+    // The fences pin the A fragments' definitions (and the accumulators) before wgmma.fence: an ALU op sunk
+    // between the wgmma of a batch makes ptxas serialize them (C7513).
+    auto fence_a = [&](int h) {
+#pragma unroll
+      for (int kk = 0; kk < kChunkKb; ++kk)
+#pragma unroll
+        for (int j = 0; j < WN; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) cute::warpgroup_fence_operand(a[h][kk][j][e]);
+    };
+    auto fence_d = [&] {
+#pragma unroll
+      for (int j = 0; j < WN; ++j)
+#pragma unroll
+        for (int e = 0; e < NT / 2; ++e) cute::warpgroup_fence_operand(d[j][e]);
+    };
+    auto mma_chunk = [&](uint32_t xs, int h) {
+#pragma unroll
+      for (int kk = 0; kk < kChunkKb; ++kk)
+#pragma unroll
+        for (int j = 0; j < WN; ++j)
+          wgmma_rs<NT>(d[j], a[h][kk][j], sw128_kmajor_desc(xs + h * (NT * 128) + kk * 32));
+    };
+    int slot = 0;
+    uint32_t phase = 0;
+#pragma unroll 1
+    for (int i = 0; i < nstages; ++i) {
+      mbar_wait(bar_full + 8 * slot, phase);
+      const uint8_t* sp = ring + slot * S::kStage;
+      const uint32_t xs = ring_addr + slot * S::kStage + S::kW;
+      // Both chunks of the stage are dequantized before one batch of wgmma: more independent work per warp
+      // between waits. The batch is the same every stage: a wgmma under a branch makes ptxas serialize them all
+      // (C7520), so a stage without a second chunk multiplies zero weights with finite x (the producer copies a
+      // valid x box there).
+      load_a(sp, 0);
+      if (c_begin + 2 * i + 1 < c_end) {
+        load_a(sp, 1);
+      } else {
+#pragma unroll
+        for (int kk = 0; kk < kChunkKb; ++kk)
+#pragma unroll
+          for (int j = 0; j < WN; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) a[1][kk][j][e] = 0u;
+      }
+      fence_a(0);
+      fence_a(1);
+      fence_d();
+      cute::warpgroup_arrive();
+      mma_chunk(xs, 0);
+      mma_chunk(xs, 1);
+      cute::warpgroup_commit_batch();
+      fence_d();
+      cute::warpgroup_wait<0>();
+      __syncwarp();
+      if (lane == 0) mbar_arrive(bar_empty + 8 * slot);
+      if (++slot == nstg) {
+        slot = 0;
+        phase ^= 1u;
+      }
+    }
+    cute::warpgroup_wait<0>();
+#pragma unroll
+    for (int j = 0; j < WN; ++j)
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[j][mt][e] = d[j][4 * mt + e];
   } else {
     // ------------------------------------------------------------------ consumer warps
     // part[u]: the mma sums of k-blocks of parity u (two chains when there are few); integer weights flush them
@@ -443,7 +628,7 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
   if (warp < CW) {
 #pragma unroll
     for (int j = 0; j < WN; ++j) {
-      const int row = (warp * WN + j) * 16 + g;
+      const int row = (S::kWG ? ((warp >> 2) * WN + j) * 4 + (warp & 3) : warp * WN + j) * 16 + g;
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
         float* r0 = red + (mt * 8 + 2 * q4) * S::kRowPitch + row;
@@ -464,7 +649,7 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
   if (p.pdl) asm volatile("griddepcontrol.wait;\n" ::: "memory");  // out may still be read by the predecessor
 
   // Outputs of the tile in pieces of 8 features: item i = (token i / (2 TN), features 8 (i % (2 TN)) ..).
-  const int items = 2 * TN * p.m;
+  const int items = 2 * TN * m_rows;
   const int i_begin = rank * items / p.split, i_end = (rank + 1) * items / p.split;
   for (int it = i_begin + tid; it < i_end; it += kThreads) {
     const int mtok = it / (2 * TN), c8 = it % (2 * TN);
@@ -505,7 +690,8 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
       }
       packed[e / 2] = as_u32(__floats2half2_rn(v0, v1));
     }
-    *reinterpret_cast<uint4*>(p.out + mtok * p.ldo + n) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
+    *reinterpret_cast<uint4*>(p.out + static_cast<long long>(m0 + mtok) * p.ldo + n) =
+        make_uint4(packed[0], packed[1], packed[2], packed[3]);
   }
 
   // Keep this CTA's partials alive until every peer has read them. Relaxed arrival: this barrier publishes nothing,
@@ -520,7 +706,7 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
 template <int CW, int TN, int MT, bool ZEROS>
 int smem_for_stages(int stages) {
   using S = Shape<CW, TN, MT, ZEROS>;
-  return kBarrierBytes + std::max(stages * S::kStage, S::kRed);
+  return kBarrierBytes + (S::kWG ? 1024 : 0) + std::max(stages * S::kStage, S::kRed);  // (+ alignment slack)
 }
 
 // Ring depth: every stage of the CTA if that fits, else as many as fit in the budget: ~200 KB for one CTA per SM,
@@ -529,14 +715,52 @@ template <int CW, int TN, int MT, bool ZEROS>
 int pick_stages(int nstages_cta, bool two_per_sm, int requested) {
   using S = Shape<CW, TN, MT, ZEROS>;
   const int budget = requested > 0 ? kSmemMax : (two_per_sm ? 100 * 1024 : 200 * 1024);
-  int st = (budget - kBarrierBytes) / S::kStage;
+  int st = (budget - kBarrierBytes - (S::kWG ? 1024 : 0)) / S::kStage;
   if (requested > 0) st = std::min(st, requested);
   st = std::min(st, std::min(kMaxStages, nstages_cta));
   return std::max(st, 1);
 }
 
+// x's tensor map for the warpgroup-MMA kernels: (k, m) fp16, rows ldx apart, boxes of 64 columns x `tokens` rows,
+// 128-byte swizzle. cuTensorMapEncodeTiled is a host-only driver function (no GPU work, capturable); it comes
+// through cudart's entry-point query, so the library does not link libcuda.
+w4a16_status_t encode_x_map(Params& p, int tokens) {
+  static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
+  static cudaError_t lookup_err = cudaSuccess;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
+    lookup_err = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q);
+    if (lookup_err == cudaSuccess && q == cudaDriverEntryPointSuccess)
+      encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  });
+  if (!encode) {
+    set_error_message("decode_gemm: cuTensorMapEncodeTiled not available from the driver (%s)",
+                      cudaGetErrorString(lookup_err));
+    return W4A16_CUDA_ERROR;
+  }
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(p.nch) * 64, static_cast<cuuint64_t>(p.m)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(p.ldx) * 2};
+  const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(tokens)};
+  const cuuint32_t elem_strides[2] = {1, 1};
+  const CUresult r = encode(&p.x_map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<__half*>(p.x), dims, strides,
+                            box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) {
+    set_error_message("decode_gemm: cuTensorMapEncodeTiled(x: k=%d m=%d ldx=%lld) failed with CUresult %d",
+                      p.nch * 64, p.m, p.ldx, static_cast<int>(r));
+    return W4A16_CUDA_ERROR;
+  }
+  return W4A16_OK;
+}
+
 template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A>
 w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages, cudaStream_t stream) {
+  if constexpr (Shape<CW, TN, MT, ZEROS>::kWG) {
+    const w4a16_status_t st = encode_x_map(p, Shape<CW, TN, MT, ZEROS>::kTokens);
+    if (st != W4A16_OK) return st;
+  }
   static_assert(SCALE_IN_A || !ZEROS, "zero points are applied to the weights before the mma");
   auto kernel = decode_kernel<CW, TN, MT, ZEROS, SCALE_IN_A>;
   const int nstages_cta = ((p.nch + p.split - 1) / p.split + 1) / 2;
@@ -566,7 +790,8 @@ w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages
   }
 
   cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(static_cast<unsigned>(p.split), static_cast<unsigned>(tiles), 1);
+  const int token_tiles = (p.m + Shape<CW, TN, MT, ZEROS>::kTokens - 1) / Shape<CW, TN, MT, ZEROS>::kTokens;
+  cfg.gridDim = dim3(static_cast<unsigned>(p.split), static_cast<unsigned>(tiles), static_cast<unsigned>(token_tiles));
   cfg.blockDim = dim3(Shape<CW, TN, MT, ZEROS>::kThreads, 1, 1);
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
@@ -613,17 +838,26 @@ w4a16_status_t dispatch_mode(const Params& p, int tiles, int sm, int stages, boo
                                           stream);
 }
 
-// (consumer warps, tile_nb) pairs compiled. Measured on H100 (scripts/decode_dev, 2026-11-25): 16 consumer warps
-// of one n-block each and 64-block tiles were never better than 8 warps of two or four blocks. m > 16 loses to
-// the CUTLASS tiles: token tiles of 32 and 64 (H200, 2026-12-01, benchmarks/NOTES.md) took 1.01-1.49x the CUTLASS
-// time at m = 32 and 1.5-2.9x at m = 64, so this build serves m <= 16 with 8 consumer warps.
+// (consumer warps, tile_nb) pairs compiled for m <= 16. Measured on H100 (scripts/decode_dev, 2026-11-25): 16
+// consumer warps of one n-block each and 64-block tiles were never better than 8 warps of two or four blocks.
+// (mma.sync with token tiles of 32 and 64 took 1.01-2.9x the CUTLASS time at m = 32-64, H200 2026-12-01: the
+// warpgroup-MMA kernels below replaced them.)
 struct Variant {
   int warps, tile_nb;
 };
 constexpr Variant kVariants[] = {{8, 16}, {8, 32}};
+// m > 16: the warpgroup-MMA kernels, tiles of 8 or 16 n-blocks (128 or 256 features) x 32 or 64 tokens; above 64
+// tokens, tiles of 8 n-blocks x 128 tokens (16 n-blocks would keep 128 fp32 sums and 64 A registers a lane), and
+// m > 128 in several token tiles. 4 consumer warpgroups of 16-block tiles (one CTA per SM) were never faster
+// than 2 (H200, decode_test mid: within 1-3%, and 128-token tiles spilled).
+constexpr int kWgMaxTokens = 128;
+
+int wg_tokens(long long m) { return m <= 32 ? 32 : m <= 64 ? 64 : kWgMaxTokens; }
 
 bool config_valid(const DecodeConfig& c, long long m) {
   if (m < 1 || m > kDecodeMaxM) return false;
+  if (c.warps != 8) return false;
+  if (m > kDecodeMmaSyncMaxM) return c.tile_nb == 8 || (c.tile_nb == 16 && wg_tokens(m) <= 64);
   for (const Variant& v : kVariants)
     if (v.warps == c.warps && v.tile_nb == c.tile_nb) return true;
   return false;
@@ -631,13 +865,32 @@ bool config_valid(const DecodeConfig& c, long long m) {
 
 template <int CW, int TN>
 w4a16_status_t dispatch_m(const Params& p, int tiles, int sm, int stages, bool zeros, cudaStream_t stream) {
-  static_assert(kDecodeMaxM == 16, "token tiles of 8 and 16");
+  static_assert(kDecodeMmaSyncMaxM == 16, "token tiles of 8 and 16");
   if (p.m <= 8) return dispatch_mode<CW, TN, 1>(p, tiles, sm, stages, zeros, stream);
   return dispatch_mode<CW, TN, 2>(p, tiles, sm, stages, zeros, stream);
 }
 
+template <int TN, int MT>
+w4a16_status_t launch_wg(const Params& p, int tiles, int sm, int stages, bool zeros, cudaStream_t stream) {
+  const int token_tiles = (p.m + 8 * MT - 1) / (8 * MT);
+  const bool two_per_sm = two_per_sm_kernel<8, TN, MT, true>() &&
+                          static_cast<long long>(tiles) * p.split * token_tiles > (3 * sm) / 4;
+  if (zeros) return launch<8, TN, MT, true, true>(p, tiles, two_per_sm, stages, stream);
+  return launch<8, TN, MT, false, true>(p, tiles, two_per_sm, stages, stream);
+}
+
 w4a16_status_t dispatch(const DecodeConfig& c, const Params& p, int tiles, int sm, bool zeros,
                         cudaStream_t stream) {
+  if (p.m > kDecodeMmaSyncMaxM) {
+    const int tokens = wg_tokens(p.m);
+    if (c.tile_nb == 16) {
+      if (tokens == 32) return launch_wg<16, 4>(p, tiles, sm, c.stages, zeros, stream);
+      return launch_wg<16, 8>(p, tiles, sm, c.stages, zeros, stream);
+    }
+    if (tokens == 32) return launch_wg<8, 4>(p, tiles, sm, c.stages, zeros, stream);
+    if (tokens == 64) return launch_wg<8, 8>(p, tiles, sm, c.stages, zeros, stream);
+    return launch_wg<8, 16>(p, tiles, sm, c.stages, zeros, stream);
+  }
   if (c.tile_nb == 16) return dispatch_m<8, 16>(p, tiles, sm, c.stages, zeros, stream);
   return dispatch_m<8, 32>(p, tiles, sm, c.stages, zeros, stream);
 }
@@ -680,6 +933,30 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count) {
   const long long nch = a.k / 64;
   if (sm_count <= 0) sm_count = 132;
   const int max_split = static_cast<int>(std::min<long long>(decode_detail::kMaxSplit, nch));
+  const int pdl = (a.flags & W4A16_FLAG_NO_PDL) ? 0 : (a.flags & W4A16_FLAG_NO_WEIGHT_PREFETCH) ? 1 : 2;
+  if (a.m > kDecodeMmaSyncMaxM) {
+    // Warpgroup-MMA kernels, fitted to `decode_test mid` (H200, 2026-12-01; 8 Llama shapes at m = 32, 64, 128, 256
+    // over tile x split, benchmarks/NOTES.md):
+    //  - token tiles <= 64 on layers of < 1024 n-blocks: 8-block tiles, two CTAs per SM, K split until the grid
+    //    holds ~1.5 x SMs CTAs in clusters of <= 6 (4096x4096 m = 32: 9.7 us at split 6 = 192 CTAs vs 13.3 at 8
+    //    = 256; 6144x4096 10.8 at 4 vs 16.1 at 6 = 288, two waves);
+    //  - wider layers (N >= 16384): 16-block tiles, one CTA per SM, split while the grid fits one wave (28672x4096
+    //    m = 32: 31.3 us vs 32.5 for 8-block tiles; 57344x8192 116.8 vs 119.0);
+    //  - token tiles of 128: 8-block tiles, one CTA per SM, at most 3/4 of the SMs in clusters of >= 4 (4096x4096:
+    //    16.0 us at split 3 vs 26.2 at split 4 = 128 CTAs).
+    const int tokens = decode_detail::wg_tokens(a.m);
+    const long long token_tiles = (a.m + tokens - 1) / tokens;
+    const bool wide = nbp >= 1024;
+    const int tn = tokens <= 64 && wide ? 16 : 8;
+    const bool two_per_sm = tokens <= 64 && !wide;
+    const long long ctas = (nbp + tn - 1) / tn * token_tiles;
+    int split = 1;
+    for (int s = 2; s <= std::min(6, max_split); ++s) {
+      const long long limit = two_per_sm ? 3ll * sm_count / 2 : (s >= 4 ? 3ll * sm_count / 4 : sm_count);
+      if (ctas * s <= limit) split = s;
+    }
+    return DecodeConfig{8, tn, split, 0, pdl};
+  }
   const bool short_k = nch <= 128;
   int tn = 32;
   if (short_k ? (nbp + 31) / 32 <= 16 : (nbp + 31) / 32 * max_split < sm_count * 3 / 8) tn = 16;
@@ -695,7 +972,6 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count) {
   }
   // PDL (w4a16.h): 2 = request this CTA's first weight stages before waiting for the previous kernel (the weights
   // are constants), 1 = wait first, 0 = plain launch.
-  const int pdl = (a.flags & W4A16_FLAG_NO_PDL) ? 0 : (a.flags & W4A16_FLAG_NO_WEIGHT_PREFETCH) ? 1 : 2;
   return DecodeConfig{8, tn, split, 0, pdl};
 }
 
@@ -714,7 +990,7 @@ w4a16_status_t decode_gemm_with_config(const w4a16_gemm_args_t& a, const DecodeC
     return W4A16_INVALID_VALUE;
   }
   if (sm_count <= 0) sm_count = 132;
-  decode_detail::Params p;
+  decode_detail::Params p{};
   p.x = static_cast<const __half*>(a.x);
   p.w = static_cast<const uint8_t*>(a.packed_weight);
   p.s = static_cast<const __half*>(a.scales);

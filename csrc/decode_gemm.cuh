@@ -1,8 +1,9 @@
-// Decode path: a memory-bound W4A16 GEMM for small token counts (m <= kDecodeMaxM), plain CUDA C++ (sm_90a,
-// mma.sync through inline PTX), no CUTLASS. It streams the packed weights (weight_layout.hpp) through a deep
-// shared-memory ring fed by bulk async copies (TMA, mbarriers) and splits K over the CTAs of one thread-block
-// cluster, which reduce their fp32 partials through distributed shared memory in a fixed order: deterministic,
-// no workspace, one launch.
+// Decode path: a memory-bound W4A16 GEMM for small token counts (m <= kDecodeMaxM), CUDA C++ for sm_90a: mma.sync
+// through inline PTX up to m = 16, warpgroup MMA (wgmma, cute's wrappers) above; no CUTLASS collective. It streams
+// the packed weights (weight_layout.hpp) through a deep shared-memory ring fed by bulk async copies (TMA,
+// mbarriers) and splits K over the CTAs of one thread-block cluster, which reduce their fp32 partials through
+// distributed shared memory in a fixed order: deterministic, no workspace, one launch. The default heuristic
+// (heuristic.cpp) takes it up to m = 128 where it beats the CUTLASS tiles.
 #pragma once
 
 #include <cstddef>
@@ -13,9 +14,10 @@
 
 namespace w4a16 {
 
-constexpr int kDecodeMaxM = 16;
+constexpr int kDecodeMaxM = 256;
+constexpr int kDecodeMmaSyncMaxM = 16;  // mma.sync kernels up to here, warpgroup-MMA (wgmma) kernels above
 
-// True when the decode kernel serves this problem: 1 <= m <= kDecodeMaxM, n % 8 == 0, k % 64 == 0,
+// True when the decode kernels serve this problem: 1 <= m <= kDecodeMaxM, n % 8 == 0, k % 64 == 0,
 // group_size in {64, 128, k}, x / packed_weight / scales / zeros / out 16-byte aligned, ldx and ldo multiples of 8.
 bool decode_supports(const w4a16_gemm_args_t& a);
 
@@ -29,7 +31,7 @@ w4a16_status_t decode_gemm(const w4a16_gemm_args_t& a, int sm_count, void* works
 // Tuning and test hooks.
 struct DecodeConfig {
   int warps;    // consumer warps per CTA: 8 (the kernel is templated on it; only 8 is compiled)
-  int tile_nb;  // 16-row weight blocks per CTA: 16 or 32
+  int tile_nb;  // 16-row weight blocks per CTA: 16 or 32 for m <= 16; 8, or 16 with m <= 64, above
   int split;    // CTAs along K (= cluster size), 1..8
   int stages;   // shared-memory ring depth in 128-column stages; 0: automatic
   int pdl;      // 0: off; 1: programmatic dependent launch, wait first; 2: PDL, weights requested before the wait

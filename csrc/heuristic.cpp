@@ -50,11 +50,23 @@ constexpr TileCost kLargeMTiles[] = {
     {{128, 128, 1, 0, 1}, 0.72, true},
 };
 
-// Token counts up to which the decode kernel beats every CUTLASS tile (benchmarks/NOTES.md).
-constexpr int64_t kDecodeBelowM = 16;
+// Where the decode kernels (csrc/decode_gemm.cu) beat every CUTLASS tile, from the grid of record and
+// `decode_test mid` (H200, 2026-12-01, benchmarks/NOTES.md):
+//  - m <= 16: everywhere (mma.sync kernels);
+//  - m 17-64 (warpgroup-MMA kernels): on every layer with k <= 16384, 1.03-1.7x faster than the CUTLASS choice
+//    (4096x4096 m = 32: 9.7 vs 16.5 us; 57344x8192 m = 64: 137 vs 147); 8192x28672 stays on stream-K (69 vs 67);
+//  - m 65-128: layers of <= 2^26 weights with k <= 8192 (4096x4096 m = 128: 16.0 vs 18.7 us, 8192x8192 33.2 vs
+//    34.6, 6144x4096 even); larger layers lose up to 1.4x to 128x128 tiles.
+bool decode_preferred(const w4a16_gemm_args_t& a) {
+  if (a.m <= 16) return true;
+  if (a.m <= 64) return a.k <= 16384;
+  if (a.m <= 128) return a.k <= 8192 && a.n * a.k <= (int64_t{1} << 26);
+  return false;
+}
 
 TileChoice preferred_tile(const w4a16_gemm_args_t& a, int sm_count) {
-  // Tokens map to the small tile side: the smallest token tile that covers m wastes the fewest MMAs.
+  // Tokens map to the small tile side: the smallest token tile that covers m wastes the fewest MMAs. (The rules
+  // below m = 128 matter where the decode kernels do not serve: decode_preferred, or builds without them.)
   if (a.m <= 16) return {128, 16, 1, 0};
   // Up to m = 64 the kernels are bound by the weight stream, and what matters is keeping every SM streaming.
   // A data-parallel grid of n / 128 CTAs walks K serially in each; stream-K splits K so that all SMs work
@@ -100,8 +112,8 @@ int find_decode(bool zeros) {
 
 int select_config(const w4a16_gemm_args_t& a, int sm_count) {
   const bool zeros = a.zeros != nullptr;
-  // Small m: the memory-bound decode kernel, when this build has it.
-  if (a.m <= kDecodeBelowM) {
+  // Small m: the decode kernels, when this build has them.
+  if (decode_preferred(a)) {
     const int decode = find_decode(zeros);
     if (decode >= 0 && kKernels[decode]->info.tile_m >= a.m) return decode;
   }

@@ -50,13 +50,14 @@ class KernelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DecodeConfig:
-    """The memory-bound decode kernel for m <= max_m (csrc/decode_gemm.cu, plain CUDA, no CUTLASS).
+    """The decode kernels for m <= max_m (csrc/decode_gemm.cu: mma.sync up to m = 16, warpgroup MMA above; no
+    CUTLASS collective). The default heuristic takes them up to m = 128 where they win (csrc/heuristic.cpp).
 
-    It is compiled once for both weight modes; it has one registry entry per mode so that config names and
-    the zero-point check work the same as for the CUTLASS kernels."""
+    They are compiled once for both weight modes; one registry entry per mode, so that config names and the
+    zero-point check work the same as for the CUTLASS kernels."""
 
     zeros: bool = False
-    max_m: int = 16  # must equal kDecodeMaxM in csrc/decode_gemm.cuh (m = 32, 64 lost to CUTLASS tiles)
+    max_m: int = 256  # must equal kDecodeMaxM in csrc/decode_gemm.cuh
 
     @property
     def name(self) -> str:

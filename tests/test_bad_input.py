@@ -356,16 +356,16 @@ def _(e):
 bad("gemm-config-wrong-mode", "gemm", "config of the zero-point kind for scale-only weights", ValueError,
     "is for zero-point weights but the weights have no zero points", where="gpu")(
     lambda e: w4.gemm(e.x, e.w, config=e.config(True)))
-@case("gemm-config-decode-large-m", "gemm", "the decode config (m <= 16) for x with M = 17",
-      behaviour="ValueError: `the decode kernel serves 1 <= m <= 16`", where="gpu")
+@case("gemm-config-decode-large-m", "gemm", "the decode config (m <= 256) for x with M = 257",
+      behaviour="ValueError: `the decode kernel serves 1 <= m <= 256`", where="gpu")
 def _(e):
     names = [c["name"] for c in w4.list_configs() if c.get("schedule") == "decode" and not c["zeros"]]
     if not names:
         pytest.skip("no decode config in this build")
-    x = np.zeros((17, K), np.float16)
-    with pytest.raises(ValueError, match="the decode kernel serves 1 <= m <= 16"):
+    x = np.zeros((257, K), np.float16)
+    with pytest.raises(ValueError, match="the decode kernel serves 1 <= m <= 256"):
         w4.gemm(x, e.w, config=names[0])
-    assert w4.gemm(x[:16], e.w, config=names[0]).shape == (16, N)
+    assert w4.gemm(x[:256], e.w, config=names[0]).shape == (256, N)
 
 
 bad("gemm-host-bias-on-device", "gemm", "numpy x, bias a torch CUDA tensor", ValueError,

@@ -81,6 +81,42 @@ def test_every_config(rng, config, group_size):
     assert rel_err(out.cpu().numpy(), w4.reference_gemm(x, qw, bias=bias, alpha=0.75)) < REL_TOL
 
 
+# The warpgroup-MMA decode kernels (m 17-256: token tiles of 32, 64 and 128, csrc/decode_gemm.cu) through the
+# decode config, with strided x and out: odd chunk counts (a stage of one chunk multiplies zero weights), split-K
+# clusters, per-column scales, the 16-block tiles of wide layers, several token tiles; bit-identical twice.
+WGMMA_DECODE = [
+    # m, n, k, group_size, zeros
+    (17, 136, 192, 64, False),
+    (32, 4096, 4096, 128, True),
+    (48, 264, 4160, None, False),
+    (64, 16384, 512, 128, False),
+    (65, 1032, 1024, 64, True),
+    (128, 4096, 4096, 128, False),
+    (200, 520, 640, 128, True),
+]
+
+
+@pytest.mark.parametrize("m,n,k,group_size,zeros", WGMMA_DECODE)
+def test_wgmma_decode_kernels(rng, torch, m, n, k, group_size, zeros):
+    name = next((c["name"] for c in CONFIGS if c["schedule"] == "decode" and c["zeros"] == zeros), None)
+    if name is None:
+        pytest.skip("no decode config in this build")
+    qw = make_weight(rng, k, n, group_size, zeros)
+    x = make_x(rng, m, k)
+    bias = rng.standard_normal(n).astype(np.float16)
+    x_wide = torch.full((m, k + 24), float("nan"), dtype=torch.float16, device="cuda")
+    x_wide[:, :k] = torch.from_numpy(x).cuda()
+    outs = []
+    for _ in range(2):
+        out_wide = torch.full((m, n + 8), float("nan"), dtype=torch.float16, device="cuda")
+        w4.gemm(x_wide[:, :k], qw, bias=torch.from_numpy(bias).cuda(), alpha=0.5, out=out_wide[:, :n], config=name)
+        torch.cuda.synchronize()
+        assert torch.isnan(out_wide[:, n:]).all()  # nothing written past n
+        outs.append(out_wide[:, :n].cpu())
+    assert torch.equal(outs[0], outs[1])
+    assert rel_err(outs[0].numpy(), w4.reference_gemm(x, qw, bias=bias, alpha=0.5)) < REL_TOL
+
+
 CUTLASS_CONFIGS = [c for c in CONFIGS if c["schedule"] != "decode"]
 
 

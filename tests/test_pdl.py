@@ -17,9 +17,11 @@ from conftest import make_weight, rel_err
 
 pytestmark = pytest.mark.gpu
 
-# (m, hidden): m = 4 and 16 take the decode kernel, 48 a stream-K CUTLASS kernel (launched without PDL),
-# 300 data-parallel CUTLASS kernels; hidden alternates a wide (slow) and a narrow (quick) layer.
-CHAINS = [(4, (8192, 1024)), (16, (4096, 1024)), (48, (4096, 1024)), (300, (4096, 2048))]
+# (m, hidden): m = 4 and 16 take the mma.sync decode kernels, 48 and 100 the warpgroup-MMA ones, 96 alternates
+# those (k = 1024) and a stream-K CUTLASS kernel (k = 16384, launched without PDL), 300 data-parallel CUTLASS
+# kernels; hidden alternates a wide (slow) and a narrow (quick) layer.
+CHAINS = [(4, (8192, 1024)), (16, (4096, 1024)), (48, (4096, 1024)), (100, (4096, 1024)), (96, (16384, 1024)),
+          (300, (4096, 2048))]
 LAYERS = 8
 
 

@@ -4,6 +4,7 @@
 //   decode_test bench        protocol-v2 timing of the Llama shapes at M = 1, 4, 16, auto config (+ a PDL column)
 //   decode_test sweep        the same shapes over tile / split / pipeline / PDL variants
 //   decode_test narrow       the same shapes at M = 1 and 16 over tile x split x ring depth, with the auto choice
+//   decode_test mid          the same shapes at M = 32, 64, 128, 256 (warpgroup-MMA kernels) over tile x split
 //   decode_test profile ...  R eager launches of one config for ncu (profile.sh, stalls.sh)
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -143,6 +144,7 @@ static bool run_case(const Case& c, const std::vector<DecodeConfig>& cfgs, uint6
   bool ok = true;
   std::vector<__half> out(M * ldo), out2(M * ldo);
   for (const DecodeConfig& cfg0 : cfgs) {
+    if (cfg0.tile_nb != 0 && !w4a16::decode_config_valid(cfg0, M)) continue;  // e.g. 32-block tiles above m = 32
     DecodeConfig cfg = cfg0.tile_nb == 0 ? w4a16::decode_select_config(a, 132) : cfg0;
     if (cfg0.tile_nb == 0) {
       cfg.pdl = cfg0.pdl;
@@ -198,6 +200,8 @@ static std::vector<DecodeConfig> all_configs() {
   const int splits[4] = {1, 3, 5, 8};
   for (int tn : tns)
     for (int sp : splits) v.push_back({8, tn, sp, 0, 0});
+  for (int sp : splits) v.push_back({8, 8, sp, 0, 0});  // (m > 16 only)
+  v.push_back({8, 8, 2, 1, 2});
   v.push_back({8, 16, 2, 1, 0});  // ring of one stage
   v.push_back({8, 16, 1, 2, 1});  // ring wrap-around, PDL
   v.push_back({8, 32, 7, 3, 2});
@@ -207,11 +211,12 @@ static std::vector<DecodeConfig> all_configs() {
 
 static void check(bool small) {
   std::vector<Case> cases;
-  const int ms_full[] = {1, 2, 3, 7, 8, 9, 15, 16};
-  const int ms_small[] = {1, 7, 9, 16};
+  // every token tile (8, 16, 32, 64) full and ragged
+  const std::vector<int> ms_full = {1, 2, 3, 7, 8, 9, 15, 16, 17, 24, 32, 33, 47, 64, 65, 100, 128, 129, 256};
+  const std::vector<int> ms_small = {1, 7, 9, 16, 20, 40, 100, 200};
   uint64_t seed = 1;
   int idx = 0;
-  for (int m : (small ? std::vector<int>(ms_small, ms_small + 4) : std::vector<int>(ms_full, ms_full + 8))) {
+  for (int m : (small ? ms_small : ms_full)) {
     // cycle shapes / modes so every m meets several of them
     const int ns[] = {8, 24, 136, 264, 512};
     const int ks[] = {64, 192, 512, 1024};
@@ -232,7 +237,7 @@ static void check(bool small) {
     }
   }
   std::vector<DecodeConfig> cfgs = all_configs();
-  if (small) cfgs = {{0, 0, 0, 0, 0}, {8, 16, 3, 2, 0}, {8, 32, 8, 1, 2}, {8, 32, 1, 0, 1}};
+  if (small) cfgs = {{0, 0, 0, 0, 0}, {8, 16, 3, 2, 0}, {8, 32, 8, 1, 2}, {8, 32, 1, 0, 1}, {8, 8, 5, 1, 2}};
   for (const Case& c : cases) run_case(c, cfgs, seed++, false);
   if (!small) {
     // a Llama-sized shape through the auto config at decode m
@@ -256,6 +261,17 @@ static void check(bool small) {
     run_case(wide, {{0, 0, 0, 0, 0}, {0, 0, 0, 0, 2}}, seed++, true);
     Case wide1{5, 12288, 1024, 64, false, false, 1.0f, 0, 0};
     run_case(wide1, {{0, 0, 0, 0, 0}}, seed++, true);
+    // m 17-64: token tiles of 32 and 64, both grid sizes, zero points
+    Case mid32{32, 4096, 4096, 128, false, true, 1.0f, 0, 0, true};
+    run_case(mid32, {{0, 0, 0, 0, 0}, {8, 16, 8, 0, 2}, {8, 32, 4, 0, 2}}, seed++, true);
+    Case mid64{64, 6144, 4096, 128, true, false, 1.0f, 0, 0};
+    run_case(mid64, {{0, 0, 0, 0, 0}, {8, 16, 3, 0, 2}}, seed++, true);
+    Case mid48{48, 12288, 1024, 64, false, true, 0.5f, 8, 8};
+    run_case(mid48, {{0, 0, 0, 0, 0}, {8, 16, 1, 0, 0}}, seed++, true);
+    Case mid128{128, 4096, 4096, 128, false, false, 1.0f, 0, 0, true};
+    run_case(mid128, {{0, 0, 0, 0, 0}, {8, 8, 8, 0, 2}, {8, 8, 1, 3, 2}}, seed++, true);
+    Case mid200{200, 2048, 8192, 128, true, true, 1.0f, 8, 0};
+    run_case(mid200, {{0, 0, 0, 0, 0}, {8, 8, 2, 0, 2}}, seed++, true);
     // what decode_supports must refuse
     w4a16_gemm_args_t a{};
     alignas(16) static char dummy[64];
@@ -496,7 +512,7 @@ static void bench(bool sweep) {
     }
   }
   for (const NK& sh : kShapes) {
-    ShapeBufs b = alloc_shape(sh.n, sh.k, 16);
+    ShapeBufs b = alloc_shape(sh.n, sh.k, 64);
     const int ms_bench[] = {1, 4, 16};
     const int ms_sweep[] = {1, 16};
     if (!sweep) {
@@ -574,7 +590,7 @@ static void sweep_narrow() {
   const int shapes[][2] = {{4096, 4096},  {6144, 4096},  {4096, 14336}, {8192, 8192},
                            {10240, 8192}, {28672, 4096}, {57344, 8192}, {8192, 28672}};
   for (auto& sh : shapes) {
-    ShapeBufs b = alloc_shape(sh[0], sh[1], 16);
+    ShapeBufs b = alloc_shape(sh[0], sh[1], 64);
     for (int m : {1, 16}) {
       DecodeConfig ac = w4a16::decode_select_config(make_args(b, 0, m), 132);
       ac.pdl = 2;
@@ -605,6 +621,44 @@ static void sweep_narrow() {
   CK(cudaStreamDestroy(stream));
 }
 
+// m 32-256 (warpgroup-MMA kernels, token tiles of 32, 64, 128): tile x split, PDL on, against the auto choice. The
+// CUTLASS times of the same points are in the grid of record (benchmarks/results/*-grid.csv).
+static void sweep_mid() {
+  cudaStream_t stream;
+  CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const double bw = copy_bandwidth();
+  for (const NK& sh : kShapes) {
+    ShapeBufs b = alloc_shape(sh.n, sh.k, 256);
+    for (int m : {32, 64, 128, 256}) {
+      DecodeConfig ac = w4a16::decode_select_config(make_args(b, 0, m), 132);
+      ac.pdl = 2;
+      const double fl = floor_bytes(m, sh.n, sh.k) / bw * 1e6;
+      const double t_auto = time_config(b, m, &ac, stream);
+      double best = 1e30;
+      DecodeConfig bc = ac;
+      std::printf("mid %s N=%d K=%d M=%d floor=%.2f auto(%d/%d)=%.2f |", sh.name, sh.n, sh.k, m, fl, ac.tile_nb,
+                  ac.split, t_auto);
+      for (int tn : {8, 16})
+        for (int sp : {1, 2, 3, 4, 6, 8}) {
+          DecodeConfig c{8, tn, sp, 0, 2};
+          if (sp > sh.k / 64 || !w4a16::decode_config_valid(c, m)) continue;
+          const double t = time_config(b, m, &c, stream);
+          std::printf(" %d/%d:%.1f", tn, sp, t);
+          std::fflush(stdout);
+          if (t > 0 && t < best) {
+            best = t;
+            bc = c;
+          }
+        }
+      std::printf("\n  BEST %s M=%d: %d/%d %.2f us (%.2fx floor) vs auto %.2f (%.2fx)\n", sh.name, m, bc.tile_nb,
+                  bc.split, best, best / fl, t_auto, t_auto / fl);
+      std::fflush(stdout);
+    }
+    free_shape(b);
+  }
+  CK(cudaStreamDestroy(stream));
+}
+
 // For ncu: R eager launches of one config on the R cold weight sets of (n, k), m tokens.
 //   ncu -s 2 -c 1 -k regex:decode_kernel decode_test profile 4096 4096 1 [tile_nb split]
 static void profile(int argc, char** argv) {
@@ -613,7 +667,7 @@ static void profile(int argc, char** argv) {
     std::exit(2);
   }
   const int n = std::atoi(argv[2]), k = std::atoi(argv[3]), m = std::atoi(argv[4]);
-  ShapeBufs b = alloc_shape(n, k, 16);
+  ShapeBufs b = alloc_shape(n, k, 64);
   DecodeConfig c = w4a16::decode_select_config(make_args(b, 0, m), 132);
   if (argc >= 7) {
     c.tile_nb = std::atoi(argv[5]);
@@ -646,6 +700,7 @@ int main(int argc, char** argv) {
   else if (mode == "bench") bench(false);
   else if (mode == "sweep") bench(true);
   else if (mode == "narrow") sweep_narrow();
+  else if (mode == "mid") sweep_mid();
   else {
     std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
     return 1;

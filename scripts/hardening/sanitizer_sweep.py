@@ -1,6 +1,7 @@
 """The GEMM sweep that scripts/hardening_check.sh runs under compute-sanitizer (memcheck, racecheck, initcheck,
 synccheck): every config of list_configs() (config=name) on shapes with a ragged last tile in every
-dimension, plus config=None for M = 1..16 (the decode range, where a memory-bound path may be chosen).
+dimension, plus config=None for M = 1..16 and samples of 17..128 (where the default heuristic takes the decode
+kernels: mma.sync up to 16, warpgroup MMA with 32-, 64- and 128-token tiles above).
 
 No torch here: the driver only uses numpy and the package's own DeviceBuffers, so that the sanitizer
 instruments our kernels and not a framework. Every buffer is allocated to its exact size (memcheck then
@@ -133,6 +134,7 @@ def config_cases(cfg: dict, scope: str, seed: int) -> list[dict]:
         cases = [
             dict(base, m=tm, n=1032, k=320, g=64, bias=True, alpha=0.75, ldx_pad=64, ldo_pad=16),
             dict(base, m=1, n=8, k=64, g=64, bias=False, alpha=1.0),
+            dict(base, m=37, n=264, k=192, g=64, bias=True, alpha=1.0, ldx_pad=8),  # 64-token tile, odd chunks
         ]
         if scope == "full":
             cases += [
@@ -159,7 +161,7 @@ def config_cases(cfg: dict, scope: str, seed: int) -> list[dict]:
 
 
 def auto_cases(scope: str, seed: int, zero_modes: list[bool]) -> list[dict]:
-    ms = range(1, 17) if scope == "full" else (1, 2, 5, 8, 13, 16)
+    ms = [*range(1, 17), 17, 24, 32, 33, 64, 65, 100, 128] if scope == "full" else (1, 2, 5, 8, 13, 16, 20, 50, 97)
     shapes = [(136, 320, 64), (1032, 1024, 128), (8, 64, 64), (2056, 512, 512)]
     out = []
     for i, m in enumerate(ms):
