@@ -8,17 +8,17 @@
 // k-block one contiguous TN*128-byte run of weights, per token its 128 columns of x, and the scale (zero) rows of
 // the stage's two chunks. The ring takes ~200 KB of shared memory (one CTA per SM) or ~100 KB (when the grid
 // needs two CTAs per SM resident), so a short CTA requests all its bytes at once.
-// Math, m <= 16. 8 consumer warps each own TN/8 n-blocks. Per block a lane reads its 32-bit A fragment (LDS.32,
+// Math, m <= 16 (mma.sync). 8 consumer warps each own TN/8 n-blocks. Per block a lane reads its 32-bit A fragment (LDS.32,
 // conflict-free), turns its 8 nibbles into 4 half2 with lop3 + one HADD/HFMA each and issues one
 // mma.m16n8k16 per 8 tokens, x being the B operand (ldmatrix from a padded, conflict-free x tile).
 // Scale-only weights: the mma sums integer weights; at the end of each scale group the fp32 sums are scaled per
 // row (acc += s * group_sum). Zero points, and the m > 8 kernel in grids of two CTAs per SM (registers):
 // w = q*s (+ z) is formed in fp16 (HMUL2 / HFMA2) before the mma.
-// Math, m > 16. The same A fragments are the register operand of wgmma.m64nNk16 (N = the token tile, 32, 64 or
+// Math, m > 16 (and 9-16 on small layers, DecodeConfig::wgmma). The same A fragments are the register operand of wgmma.m64nNk16 (N = the token tile, 32, 64 or
 // 128; the packed layout is that operand's, weight_layout.hpp): each of the two consumer warpgroups owns TN/8
 // groups of 4 n-blocks, dequantizes a whole stage (w = q*s (+ z) in fp16) and issues one batch of wgmma on x, which
 // the producer copies with a 2-D TMA tensor map as the 128-byte-swizzled shared-memory B operand (grid z: token
-// tiles). One wait per stage: RS wgmma cannot overlap the next stage's dequantization in the same warpgroup
+// tiles; N = 16 for m 9-16). One wait per stage: RS wgmma cannot overlap the next stage's dequantization in the same warpgroup
 // (ptxas serializes a batch whose register operands are written while it runs), so the other warpgroup, and a
 // second CTA per SM where registers allow, keep the tensor cores busy.
 // Reduction: the consumer warps' fp32 accumulators go to shared memory; after a cluster barrier, CTA r of the
@@ -72,15 +72,16 @@ struct Params {
   float alpha;
 };
 
-template <int CW, int TN, int MT, bool ZEROS>
+template <int CW, int TN, int MT, bool ZEROS, bool WG = (MT >= 4)>
 struct Shape {
   static constexpr int kThreads = (CW + 1) * 32;               // CW consumer warps + one producer warp
   static constexpr int WN = TN / CW;                           // n-blocks per consumer warp
   static_assert(WN >= 1 && WN * CW == TN, "bad tile");
-  // Token tiles of >= 32 (MT >= 4) take the warpgroup MMA: each consumer warpgroup issues WN wgmma.m64nNk16 per
-  // k-block (N = 8 MT tokens), its 4 warps holding the 4 n-blocks of each as register A fragments; x is the
-  // shared-memory B operand, 128-byte swizzled, one 1024-byte-aligned atom of 64 columns per chunk.
-  static constexpr bool kWG = MT >= 4;
+  // Token tiles of >= 32 (MT >= 4), and of 16 where the config asks (DecodeConfig::wgmma), take the warpgroup
+  // MMA: each consumer warpgroup issues WN wgmma.m64nNk16 per k-block (N = 8 MT tokens), its 4 warps holding the
+  // 4 n-blocks of each as register A fragments; x is the shared-memory B operand, 128-byte swizzled, one
+  // 1024-byte-aligned atom of 64 columns per chunk.
+  static constexpr bool kWG = WG;
   static_assert(!kWG || CW == 8, "two consumer warpgroups");
   static constexpr int kTokens = 8 * MT;
   static constexpr int NACC = WN * MT <= 2 ? 2 : 1;            // accumulator sets (two: shorter mma chains)
@@ -247,9 +248,9 @@ constexpr int lane_sums() {
   return S::WN * MT * 4 * (SCALE_IN_A ? S::NACC : S::NACC + 1);
 }
 constexpr int kTwoPerSmRegisters = 96;
-template <int CW, int TN, int MT, bool SCALE_IN_A>
+template <int CW, int TN, int MT, bool SCALE_IN_A, bool WG = (MT >= 4)>
 constexpr bool two_per_sm_kernel() {
-  using S = Shape<CW, TN, MT, false>;
+  using S = Shape<CW, TN, MT, false, WG>;
   // warpgroup-MMA kernels: a lane keeps WN x (tokens / 2) sums and the A fragments of a stage, 2 x 4 x 4 x WN.
   if constexpr (S::kWG) return S::WN * (S::kTokens / 2 + 2 * kChunkKb * 4) <= 64;
   return lane_sums<CW, TN, MT, SCALE_IN_A>() <= 32;
@@ -258,11 +259,11 @@ constexpr bool two_per_sm_kernel() {
 // SCALE_IN_A: the dequantized weights are scaled (and shifted by the zero point) in fp16 before the mma, so the
 // accumulators hold final sums; otherwise the mma sums integer weights and each scale group's fp32 sum is scaled
 // (exact products, two accumulator sets). Zero points always take the first form.
-template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A>
-__global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
-    __maxnreg__((two_per_sm_kernel<CW, TN, MT, SCALE_IN_A>() ? kTwoPerSmRegisters : 224))
+template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A, bool WG = (MT >= 4)>
+__global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
+    __maxnreg__((two_per_sm_kernel<CW, TN, MT, SCALE_IN_A, WG>() ? kTwoPerSmRegisters : 224))
         decode_kernel(const __grid_constant__ Params p) {
-  using S = Shape<CW, TN, MT, ZEROS>;
+  using S = Shape<CW, TN, MT, ZEROS, WG>;
   constexpr int WN = S::WN, NACC = S::NACC, kThreads = S::kThreads;
   extern __shared__ __align__(1024) uint8_t smem[];
 
@@ -703,17 +704,17 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS>::kThreads, 1)
 // ---------------------------------------------------------------------------------------------------------------
 // Host side.
 
-template <int CW, int TN, int MT, bool ZEROS>
+template <int CW, int TN, int MT, bool ZEROS, bool WG>
 int smem_for_stages(int stages) {
-  using S = Shape<CW, TN, MT, ZEROS>;
+  using S = Shape<CW, TN, MT, ZEROS, WG>;
   return kBarrierBytes + (S::kWG ? 1024 : 0) + std::max(stages * S::kStage, S::kRed);  // (+ alignment slack)
 }
 
 // Ring depth: every stage of the CTA if that fits, else as many as fit in the budget: ~200 KB for one CTA per SM,
 // ~100 KB when the grid wants two CTAs per SM resident at once (dispatch_mode).
-template <int CW, int TN, int MT, bool ZEROS>
+template <int CW, int TN, int MT, bool ZEROS, bool WG>
 int pick_stages(int nstages_cta, bool two_per_sm, int requested) {
-  using S = Shape<CW, TN, MT, ZEROS>;
+  using S = Shape<CW, TN, MT, ZEROS, WG>;
   const int budget = requested > 0 ? kSmemMax : (two_per_sm ? 100 * 1024 : 200 * 1024);
   int st = (budget - kBarrierBytes - (S::kWG ? 1024 : 0)) / S::kStage;
   if (requested > 0) st = std::min(st, requested);
@@ -755,17 +756,18 @@ w4a16_status_t encode_x_map(Params& p, int tokens) {
   return W4A16_OK;
 }
 
-template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A>
+template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A, bool WG = (MT >= 4)>
 w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages, cudaStream_t stream) {
-  if constexpr (Shape<CW, TN, MT, ZEROS>::kWG) {
-    const w4a16_status_t st = encode_x_map(p, Shape<CW, TN, MT, ZEROS>::kTokens);
+  using S = Shape<CW, TN, MT, ZEROS, WG>;
+  if constexpr (S::kWG) {
+    const w4a16_status_t st = encode_x_map(p, S::kTokens);
     if (st != W4A16_OK) return st;
   }
   static_assert(SCALE_IN_A || !ZEROS, "zero points are applied to the weights before the mma");
-  auto kernel = decode_kernel<CW, TN, MT, ZEROS, SCALE_IN_A>;
+  auto kernel = decode_kernel<CW, TN, MT, ZEROS, SCALE_IN_A, WG>;
   const int nstages_cta = ((p.nch + p.split - 1) / p.split + 1) / 2;
-  p.stages = pick_stages<CW, TN, MT, ZEROS>(nstages_cta, two_per_sm, requested_stages);
-  const int smem = smem_for_stages<CW, TN, MT, ZEROS>(p.stages);
+  p.stages = pick_stages<CW, TN, MT, ZEROS, WG>(nstages_cta, two_per_sm, requested_stages);
+  const int smem = smem_for_stages<CW, TN, MT, ZEROS, WG>(p.stages);
 
   int device = 0;
   cudaError_t err = cudaGetDevice(&device);
@@ -790,9 +792,9 @@ w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages
   }
 
   cudaLaunchConfig_t cfg = {};
-  const int token_tiles = (p.m + Shape<CW, TN, MT, ZEROS>::kTokens - 1) / Shape<CW, TN, MT, ZEROS>::kTokens;
+  const int token_tiles = (p.m + S::kTokens - 1) / S::kTokens;
   cfg.gridDim = dim3(static_cast<unsigned>(p.split), static_cast<unsigned>(tiles), static_cast<unsigned>(token_tiles));
-  cfg.blockDim = dim3(Shape<CW, TN, MT, ZEROS>::kThreads, 1, 1);
+  cfg.blockDim = dim3(S::kThreads, 1, 1);
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
   cudaLaunchAttribute attrs[2];
@@ -852,12 +854,12 @@ constexpr Variant kVariants[] = {{8, 16}, {8, 32}};
 // than 2 (H200, decode_test mid: within 1-3%, and 128-token tiles spilled).
 constexpr int kWgMaxTokens = 128;
 
-int wg_tokens(long long m) { return m <= 32 ? 32 : m <= 64 ? 64 : kWgMaxTokens; }
+int wg_tokens(long long m) { return m <= 16 ? 16 : m <= 32 ? 32 : m <= 64 ? 64 : kWgMaxTokens; }
 
 bool config_valid(const DecodeConfig& c, long long m) {
   if (m < 1 || m > kDecodeMaxM) return false;
   if (c.warps != 8) return false;
-  if (m > kDecodeMmaSyncMaxM) return c.tile_nb == 8 || (c.tile_nb == 16 && wg_tokens(m) <= 64);
+  if (m > kDecodeMmaSyncMaxM || c.wgmma) return c.tile_nb == 8 || (c.tile_nb == 16 && wg_tokens(m) <= 64);
   for (const Variant& v : kVariants)
     if (v.warps == c.warps && v.tile_nb == c.tile_nb) return true;
   return false;
@@ -873,16 +875,20 @@ w4a16_status_t dispatch_m(const Params& p, int tiles, int sm, int stages, bool z
 template <int TN, int MT>
 w4a16_status_t launch_wg(const Params& p, int tiles, int sm, int stages, bool zeros, cudaStream_t stream) {
   const int token_tiles = (p.m + 8 * MT - 1) / (8 * MT);
-  const bool two_per_sm = two_per_sm_kernel<8, TN, MT, true>() &&
+  const bool two_per_sm = two_per_sm_kernel<8, TN, MT, true, true>() &&
                           static_cast<long long>(tiles) * p.split * token_tiles > (3 * sm) / 4;
-  if (zeros) return launch<8, TN, MT, true, true>(p, tiles, two_per_sm, stages, stream);
-  return launch<8, TN, MT, false, true>(p, tiles, two_per_sm, stages, stream);
+  if (zeros) return launch<8, TN, MT, true, true, true>(p, tiles, two_per_sm, stages, stream);
+  return launch<8, TN, MT, false, true, true>(p, tiles, two_per_sm, stages, stream);
 }
 
 w4a16_status_t dispatch(const DecodeConfig& c, const Params& p, int tiles, int sm, bool zeros,
                         cudaStream_t stream) {
-  if (p.m > kDecodeMmaSyncMaxM) {
+  if (p.m > kDecodeMmaSyncMaxM || c.wgmma) {
     const int tokens = wg_tokens(p.m);
+    if (tokens == 16) {
+      if (c.tile_nb == 16) return launch_wg<16, 2>(p, tiles, sm, c.stages, zeros, stream);
+      return launch_wg<8, 2>(p, tiles, sm, c.stages, zeros, stream);
+    }
     if (c.tile_nb == 16) {
       if (tokens == 32) return launch_wg<16, 4>(p, tiles, sm, c.stages, zeros, stream);
       return launch_wg<16, 8>(p, tiles, sm, c.stages, zeros, stream);
@@ -934,7 +940,12 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count) {
   if (sm_count <= 0) sm_count = 132;
   const int max_split = static_cast<int>(std::min<long long>(decode_detail::kMaxSplit, nch));
   const int pdl = (a.flags & W4A16_FLAG_NO_PDL) ? 0 : (a.flags & W4A16_FLAG_NO_WEIGHT_PREFETCH) ? 1 : 2;
-  if (a.m > kDecodeMmaSyncMaxM) {
+  // m 9-16 on layers of <= 8192 features and < 2^26 weights: the warpgroup-MMA kernel with 16-token tiles beats
+  // mma.sync (H200, decode_test bench with PDL, m = 16: 4096x4096 8.4 vs 10.3 us, 4096x14336 20.2 vs 24.9,
+  // 6144x4096 9.9 vs 10.6; 8192x8192 22.4 vs 21.2 stays on mma.sync; wider or larger layers lose up to 1.35x, and
+  // m <= 8 loses everywhere: 4096x4096 m = 1 7.6 vs 6.3).
+  const bool wgmma = a.m > kDecodeMmaSyncMaxM || (a.m > 8 && a.n <= 8192 && a.n * a.k < (1ll << 26));
+  if (wgmma) {
     // Warpgroup-MMA kernels, fitted to `decode_test mid` (H200, 2026-12-01; 8 Llama shapes at m = 32, 64, 128, 256
     // over tile x split, benchmarks/NOTES.md):
     //  - token tiles <= 64 on layers of < 1024 n-blocks: 8-block tiles, two CTAs per SM, K split until the grid
@@ -955,7 +966,7 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count) {
       const long long limit = two_per_sm ? 3ll * sm_count / 2 : (s >= 4 ? 3ll * sm_count / 4 : sm_count);
       if (ctas * s <= limit) split = s;
     }
-    return DecodeConfig{8, tn, split, 0, pdl};
+    return DecodeConfig{8, tn, split, 0, pdl, true};
   }
   const bool short_k = nch <= 128;
   int tn = 32;

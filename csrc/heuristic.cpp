@@ -52,7 +52,8 @@ constexpr TileCost kLargeMTiles[] = {
 
 // Where the decode kernels (csrc/decode_gemm.cu) beat every CUTLASS tile, from the grid of record and
 // `decode_test mid` (H200, 2026-12-01, benchmarks/NOTES.md):
-//  - m <= 16: everywhere (mma.sync kernels);
+//  - m <= 16: everywhere (mma.sync kernels; at m 9-16 on layers of < 2^26 weights the warpgroup-MMA kernel, which
+//    decode_select_config picks);
 //  - m 17-64 (warpgroup-MMA kernels): on every layer with k <= 16384, 1.03-1.7x faster than the CUTLASS choice
 //    (4096x4096 m = 32: 9.7 vs 16.5 us; 57344x8192 m = 64: 137 vs 147); 8192x28672 stays on stream-K (69 vs 67);
 //  - m 65-128: layers of <= 2^26 weights with k <= 8192 (4096x4096 m = 128: 16.0 vs 18.7 us, 8192x8192 33.2 vs

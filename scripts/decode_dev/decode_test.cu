@@ -178,9 +178,9 @@ static bool run_case(const Case& c, const std::vector<DecodeConfig>& cfgs, uint6
     const bool pass = !unwritten && !clobbered && !nondet && rel < 2e-3;
     if (!pass || verbose)
       std::printf("%s m=%d n=%d k=%d g=%d zeros=%d bias=%d alpha=%.2f ldx+%d ldo+%d cfg(warps=%d tn=%d split=%d "
-                  "stages=%d pdl=%d): rel_err=%.3e%s%s%s\n",
+                  "stages=%d pdl=%d wgmma=%d): rel_err=%.3e%s%s%s\n",
                   pass ? "ok  " : "FAIL", c.m, c.n, c.k, c.group, c.zeros, c.bias, c.alpha, c.ldx_pad, c.ldo_pad,
-                  cfg.warps, cfg.tile_nb, cfg.split, cfg.stages, cfg.pdl, rel, unwritten ? " UNWRITTEN/NaN" : "",
+                  cfg.warps, cfg.tile_nb, cfg.split, cfg.stages, cfg.pdl, (int)cfg.wgmma, rel, unwritten ? " UNWRITTEN/NaN" : "",
                   clobbered ? " WROTE-PAST-N" : "", nondet ? " NONDETERMINISTIC" : "");
     if (!pass) {
       ok = false;
@@ -202,6 +202,8 @@ static std::vector<DecodeConfig> all_configs() {
     for (int sp : splits) v.push_back({8, tn, sp, 0, 0});
   for (int sp : splits) v.push_back({8, 8, sp, 0, 0});  // (m > 16 only)
   v.push_back({8, 8, 2, 1, 2});
+  v.push_back({8, 8, 3, 0, 2, true});   // m <= 16 through the warpgroup-MMA kernel (16-token tiles)
+  v.push_back({8, 16, 1, 2, 0, true});
   v.push_back({8, 16, 2, 1, 0});  // ring of one stage
   v.push_back({8, 16, 1, 2, 1});  // ring wrap-around, PDL
   v.push_back({8, 32, 7, 3, 2});
@@ -237,7 +239,8 @@ static void check(bool small) {
     }
   }
   std::vector<DecodeConfig> cfgs = all_configs();
-  if (small) cfgs = {{0, 0, 0, 0, 0}, {8, 16, 3, 2, 0}, {8, 32, 8, 1, 2}, {8, 32, 1, 0, 1}, {8, 8, 5, 1, 2}};
+  if (small)
+    cfgs = {{0, 0, 0, 0, 0}, {8, 16, 3, 2, 0}, {8, 32, 8, 1, 2}, {8, 32, 1, 0, 1}, {8, 8, 5, 1, 2}, {8, 8, 2, 0, 2, true}};
   for (const Case& c : cases) run_case(c, cfgs, seed++, false);
   if (!small) {
     // a Llama-sized shape through the auto config at decode m
@@ -629,7 +632,16 @@ static void sweep_mid() {
   const double bw = copy_bandwidth();
   for (const NK& sh : kShapes) {
     ShapeBufs b = alloc_shape(sh.n, sh.k, 256);
-    for (int m : {32, 64, 128, 256}) {
+    std::vector<int> ms = {32, 64, 128, 256};
+    if (const char* e = std::getenv("MID_MS")) {  // e.g. MID_MS=1,4,16
+      ms.clear();
+      for (const char* q = e; *q;) {
+        ms.push_back(std::atoi(q));
+        while (*q && *q != ',') ++q;
+        if (*q == ',') ++q;
+      }
+    }
+    for (int m : ms) {
       DecodeConfig ac = w4a16::decode_select_config(make_args(b, 0, m), 132);
       ac.pdl = 2;
       const double fl = floor_bytes(m, sh.n, sh.k) / bw * 1e6;
@@ -640,7 +652,7 @@ static void sweep_mid() {
                   ac.split, t_auto);
       for (int tn : {8, 16})
         for (int sp : {1, 2, 3, 4, 6, 8}) {
-          DecodeConfig c{8, tn, sp, 0, 2};
+          DecodeConfig c{8, tn, sp, 0, 2, true};  // (wgmma: m <= 16 through the warpgroup-MMA kernel too)
           if (sp > sh.k / 64 || !w4a16::decode_config_valid(c, m)) continue;
           const double t = time_config(b, m, &c, stream);
           std::printf(" %d/%d:%.1f", tn, sp, t);
