@@ -5,22 +5,24 @@
 // features) and 1/split of K in 64-column chunks; the split CTAs of a tile form one thread-block cluster.
 // Pipeline. K is walked in stages of two chunks (128 columns). A producer warp copies each stage into a
 // shared-memory ring with bulk async copies (cp.async.bulk, the TMA engine, completing on an mbarrier): per
-// k-block one contiguous TN*128-byte run of weights, per token its 128 columns of x, and the scale (zero) rows of
-// the stage's two chunks. The ring takes ~200 KB of shared memory (one CTA per SM) or ~100 KB (when the grid
-// needs two CTAs per SM resident), so a short CTA requests all its bytes at once.
-// Math, m <= 16 (mma.sync). 8 consumer warps each own TN/8 n-blocks. Per block a lane reads its 32-bit A fragment (LDS.32,
-// conflict-free), turns its 8 nibbles into 4 half2 with lop3 + one HADD/HFMA each and issues one
+// k-block one contiguous TN*128-byte run of weights, per token its 128 columns of x (the warpgroup-MMA kernels:
+// two 2-D TMA boxes of x, below), and the scale (zero) rows of the stage's two chunks. The ring takes ~200 KB of
+// shared memory (one CTA per SM) or ~100 KB (when the grid needs two CTAs per SM resident), so a short CTA
+// requests all its bytes at once.
+// Math, m <= 16 (mma.sync). 8 consumer warps each own TN/8 n-blocks. Per block a lane reads its 32-bit A fragment
+// (LDS.32, conflict-free), turns its 8 nibbles into 4 half2 with lop3 + one HADD/HFMA each and issues one
 // mma.m16n8k16 per 8 tokens, x being the B operand (ldmatrix from a padded, conflict-free x tile).
 // Scale-only weights: the mma sums integer weights; at the end of each scale group the fp32 sums are scaled per
 // row (acc += s * group_sum). Zero points, and the m > 8 kernel in grids of two CTAs per SM (registers):
 // w = q*s (+ z) is formed in fp16 (HMUL2 / HFMA2) before the mma.
-// Math, m > 16 (and 9-16 on small layers, DecodeConfig::wgmma). The same A fragments are the register operand of wgmma.m64nNk16 (N = the token tile, 32, 64 or
-// 128; the packed layout is that operand's, weight_layout.hpp): each of the two consumer warpgroups owns TN/8
-// groups of 4 n-blocks, dequantizes a whole stage (w = q*s (+ z) in fp16) and issues one batch of wgmma on x, which
-// the producer copies with a 2-D TMA tensor map as the 128-byte-swizzled shared-memory B operand (grid z: token
-// tiles; N = 16 for m 9-16). One wait per stage: RS wgmma cannot overlap the next stage's dequantization in the same warpgroup
-// (ptxas serializes a batch whose register operands are written while it runs), so the other warpgroup, and a
-// second CTA per SM where registers allow, keep the tensor cores busy.
+// Math, m > 16 (and 9-16 on small layers, DecodeConfig::wgmma). The same A fragments are the register operand of
+// wgmma.m64nNk16 (N = the token tile, 16, 32, 64 or 128; the packed layout is that operand's, weight_layout.hpp):
+// each of the two consumer warpgroups owns TN/8 groups of 4 n-blocks, dequantizes a whole stage (w = q*s (+ z) in
+// fp16) and issues one batch of wgmma on x, which the producer copies with a 2-D TMA tensor map as the
+// 128-byte-swizzled shared-memory B operand (grid z: token tiles). One wait per stage: RS wgmma cannot overlap the
+// next stage's dequantization in the same warpgroup (ptxas serializes a batch whose register operands are written
+// while it runs), so the other warpgroup, and a second CTA per SM where registers allow, keep the tensor cores
+// busy.
 // Reduction: the consumer warps' fp32 accumulators go to shared memory; after a cluster barrier, CTA r of the
 // cluster sums slice r of the tile's outputs over the cluster's CTAs in rank order through distributed shared
 // memory, applies alpha and bias and writes fp16. Same inputs, same config -> same bits. No workspace.
@@ -50,7 +52,8 @@ constexpr int kStageKb = 8;       // k-blocks per pipeline stage (two chunks, k 
 constexpr int kXRowBytes = 272;   // 128 halves of one token + 16 bytes of padding (conflict-free ldmatrix)
 constexpr int kMaxSplit = 8;      // portable cluster size
 constexpr int kMaxStages = 48;
-constexpr int kBarrierBytes = 1024;          // 2 * kMaxStages mbarriers, then the stage ring
+constexpr int kBarrierBytes = 1024;          // 2 * kMaxStages mbarriers, then the stage ring (warpgroup-MMA
+                                             // kernels: from the next 1024-byte boundary)
 constexpr int kSmemMax = 220 * 1024;         // dynamic shared memory limit we ask for
 
 struct Params {
@@ -241,7 +244,7 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t& r0, uint32_
 // Registers 1"). What decides the fit is the fp32 sums a lane keeps: the m > 8 kernel of 32-block tiles keeps 64
 // (per-group sums of integer products plus the scaled total) and needed 127 registers (212 bytes of spills at 96),
 // while 32 fit (92 registers when SCALE_IN_A drops the per-group sums). So a flavour runs two per SM iff its lane
-// keeps at most 32 sums; the others get up to 224 registers and one CTA per SM.
+// keeps at most 32 sums; the others run one CTA per SM, with up to the 168 registers 9 warps allow.
 template <int CW, int TN, int MT, bool SCALE_IN_A>
 constexpr int lane_sums() {
   using S = Shape<CW, TN, MT, false>;  // (zero points do not change the accumulators)
@@ -261,7 +264,7 @@ constexpr bool two_per_sm_kernel() {
 // (exact products, two accumulator sets). Zero points always take the first form.
 template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A, bool WG = (MT >= 4)>
 __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
-    __maxnreg__((two_per_sm_kernel<CW, TN, MT, SCALE_IN_A, WG>() ? kTwoPerSmRegisters : 224))
+    __maxnreg__((two_per_sm_kernel<CW, TN, MT, SCALE_IN_A, WG>() ? kTwoPerSmRegisters : 168))
         decode_kernel(const __grid_constant__ Params p) {
   using S = Shape<CW, TN, MT, ZEROS, WG>;
   constexpr int WN = S::WN, NACC = S::NACC, kThreads = S::kThreads;
@@ -273,9 +276,14 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
   const int tile = blockIdx.y;
   const int nb0 = tile * TN;
   const int n0 = nb0 * 16;
-  // This CTA's chunks [c_begin, c_end); stage i holds chunks c_begin + 2i and c_begin + 2i + 1 (if < c_end).
-  const int c_begin = static_cast<int>(static_cast<long long>(rank) * p.nch / p.split);
-  const int c_end = static_cast<int>(static_cast<long long>(rank + 1) * p.nch / p.split);
+  // This CTA's chunks [c_begin, c_end); stage i holds chunks c_begin + 2i and c_begin + 2i + 1 (if < c_end). The
+  // warpgroup-MMA kernels split K in whole stages, so that only the last stage of an odd chunk count holds one
+  // chunk (its batch multiplies zero weights with a copy of finite x: an Inf in x would turn that 0 x Inf into NaN).
+  const int c_begin = S::kWG ? 2 * static_cast<int>(static_cast<long long>(rank) * ((p.nch + 1) / 2) / p.split)
+                             : static_cast<int>(static_cast<long long>(rank) * p.nch / p.split);
+  const int c_end =
+      S::kWG ? min(p.nch, 2 * static_cast<int>(static_cast<long long>(rank + 1) * ((p.nch + 1) / 2) / p.split))
+             : static_cast<int>(static_cast<long long>(rank + 1) * p.nch / p.split);
   const int nstages = (c_end - c_begin + 1) >> 1;
   const int nstg = p.stages;
   const uint32_t bar_full = smem_addr(smem);            // nstg mbarriers: stage landed
@@ -368,7 +376,7 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
       }
     }
   } else if constexpr (S::kWG) {
-    // ------------------------------------------------------------------ consumer warpgroups (token tiles >= 32)
+    // ------------------------------------------------------------------ consumer warpgroups (warpgroup MMA)
     // Per stage: dequantize and scale both chunks' weights into A fragments (a[chunk][k-block][group]), issue
     // 2 x 4 x WN wgmma on the chunks' x atoms, wait for them and release the ring slot.
     constexpr int NT = S::kTokens;
@@ -473,7 +481,6 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
         phase ^= 1u;
       }
     }
-    cute::warpgroup_wait<0>();
 #pragma unroll
     for (int j = 0; j < WN; ++j)
 #pragma unroll
@@ -711,7 +718,7 @@ int smem_for_stages(int stages) {
 }
 
 // Ring depth: every stage of the CTA if that fits, else as many as fit in the budget: ~200 KB for one CTA per SM,
-// ~100 KB when the grid wants two CTAs per SM resident at once (dispatch_mode).
+// ~100 KB when the grid wants two CTAs per SM resident at once (dispatch_mode, launch_wg).
 template <int CW, int TN, int MT, bool ZEROS, bool WG>
 int pick_stages(int nstages_cta, bool two_per_sm, int requested) {
   using S = Shape<CW, TN, MT, ZEROS, WG>;
@@ -765,7 +772,8 @@ w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages
   }
   static_assert(SCALE_IN_A || !ZEROS, "zero points are applied to the weights before the mma");
   auto kernel = decode_kernel<CW, TN, MT, ZEROS, SCALE_IN_A, WG>;
-  const int nstages_cta = ((p.nch + p.split - 1) / p.split + 1) / 2;
+  const int nstages_cta =
+      S::kWG ? ((p.nch + 1) / 2 + p.split - 1) / p.split : ((p.nch + p.split - 1) / p.split + 1) / 2;
   p.stages = pick_stages<CW, TN, MT, ZEROS, WG>(nstages_cta, two_per_sm, requested_stages);
   const int smem = smem_for_stages<CW, TN, MT, ZEROS, WG>(p.stages);
 
@@ -815,8 +823,9 @@ w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages
   cfg.numAttrs = nattrs;
   err = cudaLaunchKernelEx(&cfg, kernel, p);
   if (err != cudaSuccess) {
-    set_error_message("decode_gemm: launch of warps=%d tile_nb=%d m_tiles=%d split=%d grid=(%d,%d) smem=%d failed: %s",
-                      CW, TN, MT, p.split, p.split, tiles, smem, cudaGetErrorString(err));
+    set_error_message("decode_gemm: launch of warps=%d tile_nb=%d tokens=%d%s split=%d grid=(%d,%d,%d) smem=%d "
+                      "failed: %s", CW, TN, S::kTokens, S::kWG ? " (wgmma)" : "", p.split, p.split, tiles, token_tiles,
+                      smem, cudaGetErrorString(err));
     return W4A16_CUDA_ERROR;
   }
   return W4A16_OK;
@@ -909,6 +918,7 @@ bool decode_supports(const w4a16_gemm_args_t& a) {
   using decode_detail::aligned16;
   if (a.m < 1 || a.m > kDecodeMaxM || a.n < 8 || a.n % 8 || a.k < 64 || a.k % 64) return false;
   if (a.n > (1ll << 30) || a.k > (1ll << 30)) return false;
+  if (a.ldx >= (1ll << 39)) return false;  // x's tensor map: row stride < 2^40 bytes
   if (!(a.group_size == 64 || a.group_size == 128 || a.group_size == a.k) || a.k % a.group_size) return false;
   if (!a.x || !a.packed_weight || !a.scales || !a.out) return false;
   if (!aligned16(a.x) || !aligned16(a.packed_weight) || !aligned16(a.scales) || !aligned16(a.out)) return false;
