@@ -752,9 +752,20 @@ w4a16_status_t encode_x_map(Params& p, int tokens) {
   const cuuint64_t strides[1] = {static_cast<cuuint64_t>(p.ldx) * 2};
   const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(tokens)};
   const cuuint32_t elem_strides[2] = {1, 1};
-  const CUresult r = encode(&p.x_map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<__half*>(p.x), dims, strides,
-                            box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  auto encode_now = [&] {
+    return encode(&p.x_map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<__half*>(p.x), dims, strides, box,
+                  elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  };
+  CUresult r = encode_now();
+  if (r == CUDA_ERROR_INVALID_CONTEXT) {
+    // A thread whose first CUDA work this is has no current context yet: the runtime makes the device's primary
+    // context current lazily, and the driver's encoder needs one (tests/test_concurrency.py: first use from 8
+    // threads). cudaSetDevice makes it current; a capturing thread always has one, so this never runs in a capture.
+    int device = 0;
+    const cudaError_t e = cudaGetDevice(&device);
+    if (e == cudaSuccess && cudaSetDevice(device) == cudaSuccess) r = encode_now();
+  }
   if (r != CUDA_SUCCESS) {
     set_error_message("decode_gemm: cuTensorMapEncodeTiled(x: k=%d m=%d ldx=%lld) failed with CUresult %d",
                       p.nch * 64, p.m, p.ldx, static_cast<int>(r));

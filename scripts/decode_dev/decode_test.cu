@@ -211,7 +211,10 @@ static std::vector<DecodeConfig> all_configs() {
   return v;
 }
 
+static void first_call_in_thread();
+
 static void check(bool small) {
+  first_call_in_thread();
   std::vector<Case> cases;
   // every token tile (8, 16, 32, 64) full and ragged
   const std::vector<int> ms_full = {1, 2, 3, 7, 8, 9, 15, 16, 17, 24, 32, 33, 47, 64, 65, 100, 128, 129, 256};
@@ -698,8 +701,41 @@ static void profile(int argc, char** argv) {
   free_shape(b);
 }
 
+// A decode call as the first CUDA work of a fresh thread (the warpgroup-MMA kernels encode x's tensor map through
+// the driver, which needs a current context that the runtime only makes current lazily).
+static void first_call_in_thread() {
+  const int m = 40, n = 264, k = 512;
+  __half *x, *s, *out;
+  uint8_t* w;
+  CK(cudaMalloc(&x, m * k * 2));
+  CK(cudaMalloc(&s, (k / 128) * n * 2));
+  CK(cudaMalloc(&out, m * n * 2));
+  CK(cudaMalloc(&w, (size_t)w4a16::padded_n(n) * k / 2));
+  CK(cudaMemset(x, 0, m * k * 2));
+  CK(cudaMemset(s, 0, (k / 128) * n * 2));
+  CK(cudaMemset(w, 0, (size_t)w4a16::padded_n(n) * k / 2));
+  CK(cudaDeviceSynchronize());
+  w4a16_status_t st = W4A16_OK;
+  std::thread t([&] {
+    w4a16_gemm_args_t a{};
+    a.m = m; a.n = n; a.k = k; a.group_size = 128; a.x = x; a.ldx = k; a.packed_weight = w; a.scales = s;
+    a.alpha = 1.0f; a.out = out; a.ldo = n;
+    st = w4a16::decode_gemm(a, 132, nullptr, 0);
+    if (st == W4A16_OK) st = cudaDeviceSynchronize() == cudaSuccess ? W4A16_OK : W4A16_CUDA_ERROR;
+  });
+  t.join();
+  std::printf("%s first call in a fresh thread: status %d %s\n", st == W4A16_OK ? "ok  " : "FAIL", (int)st,
+              st == W4A16_OK ? "" : w4a16::g_msg);
+  if (st != W4A16_OK) ++g_failures;
+  CK(cudaFree(x)); CK(cudaFree(s)); CK(cudaFree(out)); CK(cudaFree(w));
+}
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "check";
+  if (mode == "thread") {  // before any CUDA call of the main thread would not matter: the context is per thread
+    first_call_in_thread();
+    return g_failures ? 1 : 0;
+  }
   if (mode == "profile") {
     profile(argc, argv);
     return 0;
