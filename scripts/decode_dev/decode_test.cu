@@ -6,6 +6,7 @@
 //   decode_test narrow       the same shapes at M = 1 and 16 over tile x split x ring depth, with the auto choice
 //   decode_test mid          the same shapes at M = 32, 64, 128, 256 (warpgroup-MMA kernels) over tile x split
 //   decode_test profile ...  R eager launches of one config for ncu (profile.sh, stalls.sh)
+//   decode_test thread       a decode call as the first CUDA work of a fresh thread (also the first case of check)
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
