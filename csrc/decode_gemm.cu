@@ -205,6 +205,50 @@ __device__ __forceinline__ void dequant_int(uint32_t w, half2 (&q)[4]) {
   q[3] = __hfma2(as_h2(and_xor<0x00F000F0u, 0x64806480u>(w8)), k1_16, km72);
 }
 
+// The scale (and zero point) of A-fragment rows `row` and `row + 8`, broadcast to half2, from a stage's scale row
+// (zero row TN*16 halves after it).
+template <bool ZEROS, int TN>
+__device__ __forceinline__ void row_scales(const __half* srow, int row, half2& sc_lo, half2& sc_hi, half2& zr_lo,
+                                           half2& zr_hi) {
+  sc_lo = __half2half2(srow[row]);
+  sc_hi = __half2half2(srow[row + 8]);
+  if (ZEROS) {
+    zr_lo = __half2half2(srow[2 * TN * 16 + row]);
+    zr_hi = __half2half2(srow[2 * TN * 16 + row + 8]);
+  }
+}
+
+// One packed word -> its 4 A-fragment registers as w = q*s (+ z) in fp16 (registers 0, 2: row g; 1, 3: row g + 8).
+template <bool ZEROS>
+__device__ __forceinline__ void dequant_scaled(uint32_t word, half2 sc_lo, half2 sc_hi, half2 zr_lo, half2 zr_hi,
+                                               uint32_t (&a)[4]) {
+  half2 q[4];
+  dequant_int(word, q);
+  if (ZEROS) {
+    a[0] = as_u32(__hfma2(q[0], sc_lo, zr_lo));
+    a[1] = as_u32(__hfma2(q[1], sc_hi, zr_hi));
+    a[2] = as_u32(__hfma2(q[2], sc_lo, zr_lo));
+    a[3] = as_u32(__hfma2(q[3], sc_hi, zr_hi));
+  } else {
+    a[0] = as_u32(__hmul2(q[0], sc_lo));
+    a[1] = as_u32(__hmul2(q[1], sc_hi));
+    a[2] = as_u32(__hmul2(q[2], sc_lo));
+    a[3] = as_u32(__hmul2(q[3], sc_hi));
+  }
+}
+
+// The consumers' position in the ring: slot, and the parity of its full barrier's current phase.
+struct RingCursor {
+  int slot = 0;
+  uint32_t phase = 0;
+  __device__ __forceinline__ void advance(int nstg) {
+    if (++slot == nstg) {
+      slot = 0;
+      phase ^= 1u;
+    }
+  }
+};
+
 __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -393,30 +437,13 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
 #pragma unroll
       for (int j = 0; j < WN; ++j) {
         const int nb = (wg * WN + j) * 4 + wl;
-        const int row = nb * 16 + g;
-        const half2 sc_lo = __half2half2(srow[row]), sc_hi = __half2half2(srow[row + 8]);
-        half2 zr_lo = sc_lo, zr_hi = sc_hi;
-        if (ZEROS) {
-          zr_lo = __half2half2(srow[2 * TN * 16 + row]);
-          zr_hi = __half2half2(srow[2 * TN * 16 + row + 8]);
-        }
+        half2 sc_lo, sc_hi, zr_lo, zr_hi;
+        row_scales<ZEROS, TN>(srow, nb * 16 + g, sc_lo, sc_hi, zr_lo, zr_hi);
 #pragma unroll
         for (int kk = 0; kk < kChunkKb; ++kk) {
           const uint32_t word =
               *reinterpret_cast<const uint32_t*>(sp + ((h * kChunkKb + kk) * TN + nb) * 128 + lane * 4);
-          half2 q[4];
-          dequant_int(word, q);
-          if (ZEROS) {
-            a[h][kk][j][0] = as_u32(__hfma2(q[0], sc_lo, zr_lo));
-            a[h][kk][j][1] = as_u32(__hfma2(q[1], sc_hi, zr_hi));
-            a[h][kk][j][2] = as_u32(__hfma2(q[2], sc_lo, zr_lo));
-            a[h][kk][j][3] = as_u32(__hfma2(q[3], sc_hi, zr_hi));
-          } else {
-            a[h][kk][j][0] = as_u32(__hmul2(q[0], sc_lo));
-            a[h][kk][j][1] = as_u32(__hmul2(q[1], sc_hi));
-            a[h][kk][j][2] = as_u32(__hmul2(q[2], sc_lo));
-            a[h][kk][j][3] = as_u32(__hmul2(q[3], sc_hi));
-          }
+          dequant_scaled<ZEROS>(word, sc_lo, sc_hi, zr_lo, zr_hi, a[h][kk][j]);
         }
       }
     };
@@ -443,13 +470,12 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
         for (int j = 0; j < WN; ++j)
           wgmma_rs<NT>(d[j], a[h][kk][j], sw128_kmajor_desc(xs + h * (NT * 128) + kk * 32));
     };
-    int slot = 0;
-    uint32_t phase = 0;
+    RingCursor ring_at;
 #pragma unroll 1
     for (int i = 0; i < nstages; ++i) {
-      mbar_wait(bar_full + 8 * slot, phase);
-      const uint8_t* sp = ring + slot * S::kStage;
-      const uint32_t xs = ring_addr + slot * S::kStage + S::kW;
+      mbar_wait(bar_full + 8 * ring_at.slot, ring_at.phase);
+      const uint8_t* sp = ring + ring_at.slot * S::kStage;
+      const uint32_t xs = ring_addr + ring_at.slot * S::kStage + S::kW;
       // Both chunks of the stage are dequantized before one batch of wgmma: more independent work per warp
       // between waits. The batch is the same every stage: a wgmma under a branch makes ptxas serialize them all
       // (C7520), so a stage without a second chunk multiplies zero weights with finite x (the producer copies a
@@ -475,11 +501,8 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
       fence_d();
       cute::warpgroup_wait<0>();
       __syncwarp();
-      if (lane == 0) mbar_arrive(bar_empty + 8 * slot);
-      if (++slot == nstg) {
-        slot = 0;
-        phase ^= 1u;
-      }
+      if (lane == 0) mbar_arrive(bar_empty + 8 * ring_at.slot);
+      ring_at.advance(nstg);
     }
 #pragma unroll
     for (int j = 0; j < WN; ++j)
@@ -514,13 +537,12 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
       x_lane_off[t] = lrow * kXRowBytes + ((lane >> 3) & 1) * 16 + (MT == 1 ? (lane >> 4) * 32 : 0);
     }
 
-    int slot = 0;
-    uint32_t phase = 0;
+    RingCursor ring_at;
 #pragma unroll 1
     for (int i = 0; i < nstages; ++i) {
-      mbar_wait(bar_full + 8 * slot, phase);
-      const uint8_t* sp = ring + slot * S::kStage;
-      const uint32_t xs = ring_addr + slot * S::kStage + S::kW;
+      mbar_wait(bar_full + 8 * ring_at.slot, ring_at.phase);
+      const uint8_t* sp = ring + ring_at.slot * S::kStage;
+      const uint32_t xs = ring_addr + ring_at.slot * S::kStage + S::kW;
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int c = c_begin + 2 * i + h;
@@ -529,15 +551,8 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
         half2 sc_lo[WN], sc_hi[WN], zr_lo[WN], zr_hi[WN];
         if (SCALE_IN_A) {
 #pragma unroll
-          for (int j = 0; j < WN; ++j) {
-            const int row = (warp * WN + j) * 16 + g;
-            sc_lo[j] = __half2half2(srow[row]);
-            sc_hi[j] = __half2half2(srow[row + 8]);
-            if (ZEROS) {
-              zr_lo[j] = __half2half2(srow[2 * TN * 16 + row]);
-              zr_hi[j] = __half2half2(srow[2 * TN * 16 + row + 8]);
-            }
-          }
+          for (int j = 0; j < WN; ++j)
+            row_scales<ZEROS, TN>(srow, (warp * WN + j) * 16 + g, sc_lo[j], sc_hi[j], zr_lo[j], zr_hi[j]);
         }
 #pragma unroll
         for (int kk = 0; kk < kChunkKb; kk += 2) {
@@ -549,19 +564,11 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
             for (int j = 0; j < WN; ++j) {
               const uint32_t word = *reinterpret_cast<const uint32_t*>(
                   sp + ((kbl + u) * TN + warp * WN + j) * 128 + lane * 4);
-              half2 q[4];
-              dequant_int(word, q);
-              if (ZEROS) {
-                a[u][j][0] = as_u32(__hfma2(q[0], sc_lo[j], zr_lo[j]));
-                a[u][j][1] = as_u32(__hfma2(q[1], sc_hi[j], zr_hi[j]));
-                a[u][j][2] = as_u32(__hfma2(q[2], sc_lo[j], zr_lo[j]));
-                a[u][j][3] = as_u32(__hfma2(q[3], sc_hi[j], zr_hi[j]));
-              } else if (SCALE_IN_A) {
-                a[u][j][0] = as_u32(__hmul2(q[0], sc_lo[j]));
-                a[u][j][1] = as_u32(__hmul2(q[1], sc_hi[j]));
-                a[u][j][2] = as_u32(__hmul2(q[2], sc_lo[j]));
-                a[u][j][3] = as_u32(__hmul2(q[3], sc_hi[j]));
+              if (SCALE_IN_A) {
+                dequant_scaled<ZEROS>(word, sc_lo[j], sc_hi[j], zr_lo[j], zr_hi[j], a[u][j]);
               } else {
+                half2 q[4];
+                dequant_int(word, q);
 #pragma unroll
                 for (int e = 0; e < 4; ++e) a[u][j][e] = as_u32(q[e]);
               }
@@ -611,11 +618,8 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
         }
       }
       __syncwarp();
-      if (lane == 0) mbar_arrive(bar_empty + 8 * slot);
-      if (++slot == nstg) {
-        slot = 0;
-        phase ^= 1u;
-      }
+      if (lane == 0) mbar_arrive(bar_empty + 8 * ring_at.slot);
+      ring_at.advance(nstg);
     }
     if (SCALE_IN_A) {
 #pragma unroll
