@@ -322,7 +322,7 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
   const int n0 = nb0 * 16;
   // This CTA's chunks [c_begin, c_end); stage i holds chunks c_begin + 2i and c_begin + 2i + 1 (if < c_end). The
   // warpgroup-MMA kernels split K in whole stages, so that only the last stage of an odd chunk count holds one
-  // chunk (its batch multiplies zero weights with a copy of finite x: an Inf in x would turn that 0 x Inf into NaN).
+  // chunk (its batch multiplies zero weights with a zero-filled x box).
   const int c_begin = S::kWG ? 2 * static_cast<int>(static_cast<long long>(rank) * ((p.nch + 1) / 2) / p.split)
                              : static_cast<int>(static_cast<long long>(rank) * p.nch / p.split);
   const int c_end =
@@ -381,11 +381,12 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
       if constexpr (S::kWG) {
         // Chunk h -> swizzle atom h: one TMA box of 64 columns x the token tile, token row r at r * 128 bytes, its
         // 16-byte piece c at c ^ (r % 8) (the wgmma SWIZZLE_128B K-major layout).
-        // A stage of one chunk still gets a second box, of the same (finite) columns, which the consumers
-        // multiply by zero weights.
+        // A stage of one chunk still gets a second box, which the consumers multiply by zero weights: one wholly
+        // past x's last column, which TMA fills with zeros (a copy of real columns would turn an Inf in x into
+        // 0 x Inf = NaN).
         if (lane == 0)
           for (int h = 0; h < 2; ++h)
-            tma_2d_g2s(base + S::kW + h * (S::kTokens * 128), &p.x_map, min(c0 + h, c_end - 1) * 64, m0,
+            tma_2d_g2s(base + S::kW + h * (S::kTokens * 128), &p.x_map, (c0 + h < c_end ? c0 + h : p.nch) * 64, m0,
                        bar_full + 8 * slot);
       } else {
         for (int r = lane; r < m_rows; r += 32)
@@ -478,8 +479,8 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
       const uint32_t xs = ring_addr + ring_at.slot * S::kStage + S::kW;
       // Both chunks of the stage are dequantized before one batch of wgmma: more independent work per warp
       // between waits. The batch is the same every stage: a wgmma under a branch makes ptxas serialize them all
-      // (C7520), so a stage without a second chunk multiplies zero weights with finite x (the producer copies a
-      // valid x box there).
+      // (C7520), so a stage without a second chunk multiplies zero weights with zeros (the producer's x box for
+      // it lies past x's last column).
       load_a(sp, 0);
       if (c_begin + 2 * i + 1 < c_end) {
         load_a(sp, 1);
@@ -973,22 +974,25 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count) {
   if (wgmma) {
     // Warpgroup-MMA kernels, fitted to `decode_test mid` (H200, 2026-12-01; 8 Llama shapes at m = 32, 64, 128, 256
     // over tile x split, benchmarks/NOTES.md):
-    //  - token tiles <= 64 on layers of < 1024 n-blocks: 8-block tiles, two CTAs per SM, K split until the grid
-    //    holds ~1.5 x SMs CTAs in clusters of <= 6 (4096x4096 m = 32: 9.7 us at split 6 = 192 CTAs vs 13.3 at 8
-    //    = 256; 6144x4096 10.8 at 4 vs 16.1 at 6 = 288, two waves);
-    //  - wider layers (N >= 16384): 16-block tiles, one CTA per SM, split while the grid fits one wave (28672x4096
-    //    m = 32: 31.3 us vs 32.5 for 8-block tiles; 57344x8192 116.8 vs 119.0);
+    //  - token tiles <= 64 on layers of N < 8192: 8-block tiles, two CTAs per SM, K split until the grid holds
+    //    ~1.5 x SMs CTAs in clusters of <= 6 (4096x4096 m = 32: 9.7 us at split 6 = 192 CTAs vs 13.3 at 8 = 256;
+    //    6144x4096 10.8 at 4 vs 16.1 at 6 = 288, two waves);
+    //  - wider layers (N >= 8192): 16-block tiles, one CTA per SM, split while the grid fits one wave, at most 3/4
+    //    of the SMs in clusters of >= 3 (28672x4096 m = 32: 31.3 us vs 32.5 for 8-block tiles; 57344x8192 116.8
+    //    vs 119.0; 10240x8192 m = 32 31.1 at 16/2 vs 32.6 at 8/2 and 44.7 at 16/3 = 120 CTAs; 8192x8192 m = 64
+    //    28.5 at 16/3 vs 29.1 at 8/3: two sweeps, session 6 and 7, agree);
     //  - token tiles of 128: 8-block tiles, one CTA per SM, at most 3/4 of the SMs in clusters of >= 4 (4096x4096:
     //    16.0 us at split 3 vs 26.2 at split 4 = 128 CTAs).
     const int tokens = decode_detail::wg_tokens(a.m);
     const long long token_tiles = (a.m + tokens - 1) / tokens;
-    const bool wide = nbp >= 1024;
-    const int tn = tokens <= 64 && wide ? 16 : 8;
+    const bool wide = tokens <= 64 && nbp >= 512;
+    const int tn = wide ? 16 : 8;
     const bool two_per_sm = tokens <= 64 && !wide;
     const long long ctas = (nbp + tn - 1) / tn * token_tiles;
     int split = 1;
     for (int s = 2; s <= std::min(6, max_split); ++s) {
-      const long long limit = two_per_sm ? 3ll * sm_count / 2 : (s >= 4 ? 3ll * sm_count / 4 : sm_count);
+      const long long limit =
+          two_per_sm ? 3ll * sm_count / 2 : (s >= (wide ? 3 : 4) ? 3ll * sm_count / 4 : sm_count);
       if (ctas * s <= limit) split = s;
     }
     return DecodeConfig{8, tn, split, 0, pdl, true};

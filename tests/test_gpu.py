@@ -117,6 +117,31 @@ def test_wgmma_decode_kernels(rng, torch, m, n, k, group_size, zeros):
     assert rel_err(outs[0].numpy(), w4.reference_gemm(x, qw, bias=bias, alpha=0.5)) < REL_TOL
 
 
+@pytest.mark.parametrize("m,group_size", [(5, 64), (12, 64), (20, 64), (40, 192), (100, 64)])
+def test_inf_in_x_stays_inf(rng, torch, m, group_size):
+    # K = 192: three chunks of 64, so the warpgroup-MMA kernels' last stage holds one chunk, and its batch
+    # multiplies zero weights with an x box that must be zeros, not a copy of real columns (0 x Inf = NaN).
+    # No weight is zero, so an Inf in x makes every output of its row +-Inf, in the reference too.
+    k, n = 192, 256
+    name = next((c["name"] for c in CONFIGS if c["schedule"] == "decode" and not c["zeros"]), None)
+    if name is None:
+        pytest.skip("no decode config in this build")
+    q = rng.integers(1, 8, size=(k, n), dtype=np.int8) * rng.choice(np.array([-1, 1], dtype=np.int8), size=(k, n))
+    s = ((rng.random((k // group_size, n)) + 0.5) / (4 * np.sqrt(k))).astype(np.float16)
+    qw = w4.QuantizedWeight.from_int4(q, s, None, group_size=group_size)
+    x = make_x(rng, m, k)
+    x[0, k - 3] = np.inf
+    out = torch.full((m, n), float("nan"), dtype=torch.float16, device="cuda")
+    w4.gemm(torch.from_numpy(x).cuda(), qw, out=out, config=name)
+    torch.cuda.synchronize()
+    got = out.cpu().numpy().astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ref = w4.reference_gemm(x, qw)
+    assert np.isinf(ref[0]).all()
+    assert np.array_equal(got[0], ref[0]), f"{np.count_nonzero(np.isnan(got[0]))} NaN in the Inf row"
+    assert rel_err(got[1:], ref[1:]) < REL_TOL
+
+
 CUTLASS_CONFIGS = [c for c in CONFIGS if c["schedule"] != "decode"]
 
 

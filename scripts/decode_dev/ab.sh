@@ -9,6 +9,8 @@
 #   /tmp/decode_old.cu|old|
 #   /tmp/decode_exp.cu|cap96|-DEXP_CAP=96
 # Each name is built as build/decode_dev/dt_<name>. ROUNDS (default 2) repeats the bench pass to show the noise.
+# AB_MODE=mid runs `decode_test mid` (tile x split sweep of the warpgroup-MMA kernels; MID_MS picks the m list)
+# instead of `bench`, and prints each variant's BEST/auto lines.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 mode=${1:?build or run}
@@ -34,7 +36,12 @@ for v in ${CHECKS:-}; do
 done
 for round in $(seq "${ROUNDS:-2}"); do
   for v in $names; do
-    timeout 150 "$B/dt_$v" bench > "$OUT/bench_${v}_r$round.txt" 2>&1 || echo "bench $v round $round failed"
+    timeout "${AB_TIMEOUT:-150}" "$B/dt_$v" "${AB_MODE:-bench}" > "$OUT/${AB_MODE:-bench}_${v}_r$round.txt" 2>&1 \
+      || echo "${AB_MODE:-bench} $v round $round failed"
   done
 done
-python3 scripts/decode_dev/ab_summary.py "$OUT"/bench_*_r*.txt | tee "$OUT/summary.txt"
+if [[ ${AB_MODE:-bench} == bench ]]; then
+  python3 scripts/decode_dev/ab_summary.py "$OUT"/bench_*_r*.txt | tee "$OUT/summary.txt"
+else
+  grep -H "BEST" "$OUT"/"${AB_MODE}"_*_r*.txt | tee "$OUT/summary.txt"
+fi
