@@ -4,7 +4,9 @@
 //   decode_test bench        protocol-v2 timing of the Llama shapes at M = 1, 4, 16, auto config (+ a PDL column)
 //   decode_test sweep        the same shapes over tile / split / pipeline / PDL variants
 //   decode_test narrow       the same shapes at M = 1 and 16 over tile x split x ring depth, with the auto choice
+//                            (env NARROW_MS, NARROW_SPLITS, NARROW_STAGES, NARROW_KS: lists replacing the defaults)
 //   decode_test mid          the same shapes at M = 32, 64, 128, 256 (warpgroup-MMA kernels) over tile x split
+//                            (env MID_MS: the m list)
 //   decode_test profile ...  R eager launches of one config for ncu (profile.sh, stalls.sh)
 //   decode_test thread       a decode call as the first CUDA work of a fresh thread (also the first case of check)
 #include <cuda_fp16.h>
@@ -588,6 +590,19 @@ static void bench(bool sweep) {
   CK(cudaStreamDestroy(stream));
 }
 
+// A comma-separated list of ints from the environment (e.g. MID_MS=1,4,16), or `fallback`.
+static std::vector<int> env_ints(const char* name, std::vector<int> fallback) {
+  const char* e = std::getenv(name);
+  if (!e || !*e) return fallback;
+  std::vector<int> v;
+  for (const char* q = e; *q;) {
+    v.push_back(std::atoi(q));
+    while (*q && *q != ',') ++q;
+    if (*q == ',') ++q;
+  }
+  return v;
+}
+
 // All 8 layers: tile x split x ring depth (smaller rings let 2-3 CTAs share an SM, so more clusters are resident at
 // once), PDL on as in the library's default launch; decode_select_config's rules were fitted to this table.
 static void sweep_narrow() {
@@ -596,9 +611,11 @@ static void sweep_narrow() {
   const double bw = copy_bandwidth();
   const int shapes[][2] = {{4096, 4096},  {6144, 4096},  {4096, 14336}, {8192, 8192},
                            {10240, 8192}, {28672, 4096}, {57344, 8192}, {8192, 28672}};
+  const std::vector<int> only_k = env_ints("NARROW_KS", {});
   for (auto& sh : shapes) {
+    if (!only_k.empty() && std::find(only_k.begin(), only_k.end(), sh[1]) == only_k.end()) continue;
     ShapeBufs b = alloc_shape(sh[0], sh[1], 64);
-    for (int m : {1, 16}) {
+    for (int m : env_ints("NARROW_MS", {1, 16})) {
       DecodeConfig ac = w4a16::decode_select_config(make_args(b, 0, m), 132);
       ac.pdl = 2;
       const double fl = floor_bytes(m, sh[0], sh[1]) / bw * 1e6;
@@ -608,8 +625,8 @@ static void sweep_narrow() {
       std::printf("narrow N=%d K=%d M=%d floor=%.2f auto(%d/%d st%d)=%.2f |", sh[0], sh[1], m, fl, ac.tile_nb, ac.split,
                   ac.stages, t_auto);
       for (int tn : {16, 32})
-        for (int sp : {2, 4, 6, 8})
-          for (int st : {0, 2, 4}) {
+        for (int sp : env_ints("NARROW_SPLITS", {2, 4, 6, 8}))
+          for (int st : env_ints("NARROW_STAGES", {0, 2, 4})) {
             DecodeConfig c{8, tn, sp, st, 2};
             if (sp > sh[1] / 64) continue;
             const double t = time_config(b, m, &c, stream);
@@ -636,16 +653,7 @@ static void sweep_mid() {
   const double bw = copy_bandwidth();
   for (const NK& sh : kShapes) {
     ShapeBufs b = alloc_shape(sh.n, sh.k, 256);
-    std::vector<int> ms = {32, 64, 128, 256};
-    if (const char* e = std::getenv("MID_MS")) {  // e.g. MID_MS=1,4,16
-      ms.clear();
-      for (const char* q = e; *q;) {
-        ms.push_back(std::atoi(q));
-        while (*q && *q != ',') ++q;
-        if (*q == ',') ++q;
-      }
-    }
-    for (int m : ms) {
+    for (int m : env_ints("MID_MS", {32, 64, 128, 256})) {
       DecodeConfig ac = w4a16::decode_select_config(make_args(b, 0, m), 132);
       ac.pdl = 2;
       const double fl = floor_bytes(m, sh.n, sh.k) / bw * 1e6;
