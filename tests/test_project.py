@@ -3,8 +3,12 @@
 import importlib.util
 import os
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import w4a16_gemm as w4
 
@@ -62,3 +66,19 @@ def test_decode_config_matches_the_kernel():
     max_m = int(re.search(r"constexpr int kDecodeMaxM = (\d+);", header).group(1))
     decode = [c for c in configs.CONFIGS if isinstance(c, configs.DecodeConfig)]
     assert decode and all(c.max_m == max_m for c in decode)
+
+
+def test_experiment_patches_apply_to_the_kernel(tmp_path):
+    # scripts/decode_dev/experiments holds A/B patches waiting for device time; they must keep applying to the
+    # library's kernel source, or the measurement they prepare cannot be run.
+    patches = sorted(Path(ROOT, "scripts/decode_dev/experiments").glob("*.patch"))
+    assert patches
+    tool = shutil.which("patch")
+    if tool is None:
+        pytest.skip("no patch(1) on this machine")
+    for p in patches:
+        target = tmp_path / p.stem / "decode_gemm.cu"
+        target.parent.mkdir()
+        shutil.copy(Path(ROOT, "csrc/decode_gemm.cu"), target)
+        r = subprocess.run([tool, "--dry-run", "-s", str(target), str(p)], capture_output=True, text=True)
+        assert r.returncode == 0, f"{p.name} no longer applies: {r.stdout}{r.stderr}"
