@@ -9,6 +9,7 @@
 //                            (env MID_MS: the m list)
 //   decode_test profile ...  R eager launches of one config for ncu (profile.sh, stalls.sh)
 //   decode_test thread       a decode call as the first CUDA work of a fresh thread (also the first case of check)
+//   decode_test clusters     how many clusters of 1-16 CTAs of the decode kernel's resources fit at once
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -739,6 +740,46 @@ static void first_call_in_thread() {
   CK(cudaFree(x)); CK(cudaFree(s)); CK(cudaFree(out)); CK(cudaFree(w));
 }
 
+// How many clusters of `split` CTAs of 288 threads and `smem` bytes of shared memory can be resident at once
+// (cudaOccupancyMaxActiveClusters: what the GPCs fit, not SMs / split). The decode kernels' residency is decided by
+// their shared memory (the rings are sized for one or two CTAs per SM, and the register caps allow two), so a
+// stand-in kernel of the same threads and shared memory gives their answer.
+__global__ void __launch_bounds__(288, 1) resources_kernel(float* sink) {
+  if (sink) sink[threadIdx.x] = 0.f;
+}
+static void cluster_fit_row(int smem) {
+  CK(cudaFuncSetAttribute(resources_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024));
+  CK(cudaFuncSetAttribute(resources_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+  std::printf("smem %3d KB |", smem / 1024);
+  for (int split = 1; split <= 16; ++split) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(split, 132, 1);
+    cfg.blockDim = dim3(288, 1, 1);
+    cfg.dynamicSmemBytes = smem;
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = split;
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = 1;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    int clusters = 0;
+    const cudaError_t e = cudaOccupancyMaxActiveClusters(&clusters, resources_kernel, &cfg);
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
+      std::printf(" %d:-", split);
+    } else {
+      std::printf(" %d:%d(%d)", split, clusters, clusters * split);
+    }
+  }
+  std::printf("\n");
+}
+static void cluster_fit() {
+  std::printf("max active clusters of split CTAs, as split:clusters(CTAs)\n");
+  for (int smem : {40 * 1024, 77 * 1024, 100 * 1024, 113 * 1024, 150 * 1024, 200 * 1024, 226 * 1024})
+    cluster_fit_row(smem);
+}
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "check";
   if (mode == "thread") {  // before any CUDA call of the main thread would not matter: the context is per thread
@@ -758,6 +799,7 @@ int main(int argc, char** argv) {
   else if (mode == "sweep") bench(true);
   else if (mode == "narrow") sweep_narrow();
   else if (mode == "mid") sweep_mid();
+  else if (mode == "clusters") cluster_fit();
   else {
     std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
     return 1;

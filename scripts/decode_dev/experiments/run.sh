@@ -4,7 +4,8 @@
 #                                                        build/decode_dev to the device)
 #   bash scripts/decode_dev/experiments/run.sh run     (GPU: logs under $OUT, default build/decode_dev/exp)
 # run: `check` of the pipelined variant, `mid` of the library and the pipeline at M = 16-128, `bench` (M 1-16) of the
-# library, the pipeline and the x-before-wait measurement, and the narrow sweep with clusters of 3, 5, 6, 7 and 8.
+# library, the pipeline and the x-before-wait measurement, `clusters` (how many clusters of each size fit at once)
+# and the narrow sweep with clusters of 3, 5, 6, 7 and 8.
 set -uo pipefail
 cd "$(dirname "$0")/../../.." || exit 1
 B=build/decode_dev
@@ -25,6 +26,7 @@ case ${1:?build or run} in
     CHECKS="pipe" AB_MODE=mid AB_TIMEOUT=240 MID_MS=16,32,64,128 ROUNDS=1 OUT="$OUT/mid" \
       bash scripts/decode_dev/ab.sh run "$B/v_mid.txt"
     ROUNDS=2 OUT="$OUT/bench" bash scripts/decode_dev/ab.sh run "$B/v_bench.txt"
+    "$B/dt_lib" clusters > "$OUT/clusters.txt" 2>&1; cat "$OUT/clusters.txt"
     NARROW_SPLITS=3,5,6,7,8 NARROW_STAGES=0 NARROW_MS=1,16 timeout 240 "$B/dt_lib" narrow > "$OUT/narrow.txt" 2>&1
     echo "narrow: exit $?"; grep BEST "$OUT/narrow.txt"
     ;;
