@@ -757,6 +757,8 @@ w4a16_status_t encode_x_map(Params& p, int tokens) {
   const cuuint64_t strides[1] = {static_cast<cuuint64_t>(p.ldx) * 2};
   const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(tokens)};
   const cuuint32_t elem_strides[2] = {1, 1};
+  // FLOAT_OOB_FILL_NONE: elements outside x read as zeros, which the box past x's last column (a stage of one
+  // chunk) relies on; the NaN fill would turn its zero weights' products into NaN.
   auto encode_now = [&] {
     return encode(&p.x_map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<__half*>(p.x), dims, strides, box,
                   elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,

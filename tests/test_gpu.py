@@ -90,6 +90,8 @@ WGMMA_DECODE = [
     (32, 4096, 4096, 128, True),
     (48, 264, 4160, None, False),
     (64, 16384, 512, 128, False),
+    (32, 8200, 576, 64, False),   # 16-block tiles from N = 8192 on: a ragged last tile, 9 chunks
+    (12, 8184, 640, 128, True),   # m 9-16 on the WG kernel, 16-block tiles
     (65, 1032, 1024, 64, True),
     (128, 4096, 4096, 128, False),
     (200, 520, 640, 128, True),
