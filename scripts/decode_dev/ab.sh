@@ -12,7 +12,7 @@
 # AB_MODE=mid runs `decode_test mid` (tile x split sweep of the warpgroup-MMA kernels; MID_MS picks the m list)
 # instead of `bench`, and prints each variant's BEST/auto lines.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 mode=${1:?build or run}
 list=${2:?variants file}
 names=$(grep -v '^#' "$list" | cut -d'|' -f2)
@@ -34,14 +34,14 @@ for v in ${CHECKS:-}; do
   timeout 150 "$B/dt_$v" check > "$OUT/check_$v.txt" 2>&1
   echo "check $v: exit $?, $(tail -1 "$OUT/check_$v.txt")"
 done
+run=${AB_MODE:-bench}
 for round in $(seq "${ROUNDS:-2}"); do
   for v in $names; do
-    timeout "${AB_TIMEOUT:-150}" "$B/dt_$v" "${AB_MODE:-bench}" > "$OUT/${AB_MODE:-bench}_${v}_r$round.txt" 2>&1 \
-      || echo "${AB_MODE:-bench} $v round $round failed"
+    timeout "${AB_TIMEOUT:-150}" "$B/dt_$v" "$run" > "$OUT/${run}_${v}_r$round.txt" 2>&1 || echo "$run $v round $round failed"
   done
 done
-if [[ ${AB_MODE:-bench} == bench ]]; then
+if [[ $run == bench ]]; then
   python3 scripts/decode_dev/ab_summary.py "$OUT"/bench_*_r*.txt | tee "$OUT/summary.txt"
 else
-  grep -H "BEST" "$OUT"/"${AB_MODE}"_*_r*.txt | tee "$OUT/summary.txt"
+  grep -H "BEST" "$OUT"/"${run}"_*_r*.txt | tee "$OUT/summary.txt"
 fi
