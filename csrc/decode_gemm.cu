@@ -930,7 +930,78 @@ w4a16_status_t dispatch(const DecodeConfig& c, const Params& p, int tiles, int s
 
 bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15) == 0; }
 
+// Cluster residency. decode_select_config sizes a grid to one wave: its clusters (tiles x token tiles, of `split`
+// CTAs each) must all be resident at once, and the GPCs, not SMs / split, decide how many can be (an 8-CTA cluster
+// needs 4 SMs of one GPC at two CTAs per SM). Measured on an H200 (132 SMs, decode_test clusters, 2026-12-01):
+constexpr int kH200Sms = 132;
+constexpr int kH200OnePerSm[kMaxSplit + 1] = {0, 132, 66, 39, 30, 22, 17, 15, 15};
+constexpr int kH200TwoPerSm[kMaxSplit + 1] = {0, 264, 132, 79, 62, 47, 39, 32, 30};
+
+DecodeClusterFit scaled_h200_fit(int sm_count) {
+  DecodeClusterFit f{};
+  for (int s = 1; s <= kMaxSplit; ++s) {
+    f.one_per_sm[s] = static_cast<int>(static_cast<long long>(kH200OnePerSm[s]) * sm_count / kH200Sms);
+    f.two_per_sm[s] = static_cast<int>(static_cast<long long>(kH200TwoPerSm[s]) * sm_count / kH200Sms);
+  }
+  return f;
+}
+
+// A stand-in with the decode kernels' threads: their residency is set by their shared memory (rings of ~100 KB
+// or ~200 KB, pick_stages) and their register caps, which allow two CTAs per SM for the first and one for the
+// second, so a kernel of the same block and shared memory gets their answer.
+__global__ void __launch_bounds__(Shape<8, 16, 1, false>::kThreads, 1) cluster_probe_kernel(int* sink) {
+  if (sink) sink[threadIdx.x] = 0;
+}
+
+DecodeClusterFit query_cluster_fit(int sm_count) {
+  DecodeClusterFit f = scaled_h200_fit(sm_count);
+  constexpr int kOnePerSmSmem = 200 * 1024, kTwoPerSmSmem = 100 * 1024;
+  if (cudaFuncSetAttribute(cluster_probe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kOnePerSmSmem) !=
+      cudaSuccess) {
+    (void)cudaGetLastError();  // (not sticky: the table stands in)
+    return f;
+  }
+  for (int two = 0; two < 2; ++two)
+    for (int s = 1; s <= kMaxSplit; ++s) {
+      cudaLaunchConfig_t cfg = {};
+      cfg.gridDim = dim3(static_cast<unsigned>(s), static_cast<unsigned>(std::max(sm_count, 1)), 1);
+      cfg.blockDim = dim3(Shape<8, 16, 1, false>::kThreads, 1, 1);
+      cfg.dynamicSmemBytes = two ? kTwoPerSmSmem : kOnePerSmSmem;
+      cudaLaunchAttribute attr;
+      attr.id = cudaLaunchAttributeClusterDimension;
+      attr.val.clusterDim.x = static_cast<unsigned>(s);
+      attr.val.clusterDim.y = 1;
+      attr.val.clusterDim.z = 1;
+      cfg.attrs = &attr;
+      cfg.numAttrs = 1;
+      int clusters = 0;
+      if (cudaOccupancyMaxActiveClusters(&clusters, cluster_probe_kernel, &cfg) == cudaSuccess && clusters > 0)
+        (two ? f.two_per_sm : f.one_per_sm)[s] = clusters;
+      else
+        (void)cudaGetLastError();
+    }
+  return f;
+}
+
+int max_clusters(const DecodeClusterFit& fit, int split, bool two_per_sm) {
+  return two_per_sm ? fit.two_per_sm[split] : fit.one_per_sm[split];
+}
+
 }  // namespace decode_detail
+
+DecodeClusterFit decode_cluster_fit(int sm_count) {
+  if (sm_count <= 0) sm_count = decode_detail::kH200Sms;
+  int device = 0;
+  constexpr int kMaxDevices = 64;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
+    (void)cudaGetLastError();
+    return decode_detail::scaled_h200_fit(sm_count);
+  }
+  static std::once_flag once[kMaxDevices];
+  static DecodeClusterFit fits[kMaxDevices];
+  std::call_once(once[device], [&] { fits[device] = decode_detail::query_cluster_fit(sm_count); });
+  return fits[device];
+}
 
 bool decode_supports(const w4a16_gemm_args_t& a) {
   using decode_detail::aligned16;
@@ -949,25 +1020,18 @@ size_t decode_workspace_size(const w4a16_gemm_args_t&, int) { return 0; }
 
 bool decode_config_valid(const DecodeConfig& cfg, long long m) { return decode_detail::config_valid(cfg, m); }
 
-DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count) {
-  // Fitted to sweeps of scripts/decode_dev (`decode_test narrow` and `bench`; 8 Llama shapes, m = 1 and 16; H100
-  // 2026-11-25, H200 2026-12-01 after the register cap made two CTAs per SM possible):
-  //  - K <= 8192: grids sized for two CTAs per SM (dispatch_mode picks a kernel flavour that fits them): layers
-  //    of <= 16 32-block tiles (N <= 8192) take 16-block tiles and twice the CTAs (4096x4096 m = 1 6.2 vs 7.1 us,
-  //    6144x4096 7.6 vs 8.4, 8192x8192 15.2 vs 16.3, m = 16 10.1 vs 11.0 on 4096x4096), split K up to 2 x SMs
-  //    CTAs in clusters of <= 4 and 1.5 x SMs in larger ones (256 CTAs of 8-CTA clusters ran in two waves:
-  //    8192x8192 m = 1 19.5 us at 16/8 vs 15.0 at 16/6); 10240x8192 m = 1 at 32/8 (160 CTAs) 17.5 vs 20.4 at 32/4,
-  //    m = 16 26.7 vs 27.8; 57344x8192 m = 16 at 32/2 84.6 vs 97.0 at 32/1.
-  //  - K > 8192: deep rings at one CTA per SM stream better (8192x28672 m = 16: 59.9 us at 32/6 vs 64.4 at 16/6,
-  //    m = 1 43.4 vs 51.0 at 32/8 with two-per-SM rings): 32-block tiles (16-block ones only when 32-block ones
-  //    cannot give a quarter of the SMs work even at split 8), at most one CTA per SM and at most 3/4 of the SMs
-  //    in clusters of >= 4 (GPC fragmentation left 128-CTA grids of 4- and 8-CTA clusters in two waves); m <= 8
-  //    layers of >= 40 tiles two CTAs per SM.
+DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, const DecodeClusterFit* fit_or_null) {
   const long long nbp = (a.n + 15) / 16;
   const long long nch = a.k / 64;
-  if (sm_count <= 0) sm_count = 132;
+  if (sm_count <= 0) sm_count = decode_detail::kH200Sms;
+  const DecodeClusterFit fit = fit_or_null ? *fit_or_null : decode_detail::scaled_h200_fit(sm_count);
   const int max_split = static_cast<int>(std::min<long long>(decode_detail::kMaxSplit, nch));
   const int pdl = (a.flags & W4A16_FLAG_NO_PDL) ? 0 : (a.flags & W4A16_FLAG_NO_WEIGHT_PREFETCH) ? 1 : 2;
+  // Grids of more than 3/4 of the SMs get rings sized for two CTAs per SM (dispatch_mode, launch_wg).
+  auto one_wave = [&](long long clusters, int split, bool two_per_sm_kernel) {
+    const bool two = two_per_sm_kernel && clusters * split > 3ll * sm_count / 4;
+    return clusters <= decode_detail::max_clusters(fit, split, two);
+  };
   // m 9-16 on layers of <= 8192 features and < 2^26 weights: the warpgroup-MMA kernel with 16-token tiles beats
   // mma.sync (H200, decode_test bench with PDL, m = 16: 4096x4096 8.4 vs 10.3 us, 4096x14336 20.2 vs 24.9,
   // 6144x4096 9.9 vs 10.6; 8192x8192 22.4 vs 21.2 stays on mma.sync; wider or larger layers lose up to 1.35x, and
@@ -981,40 +1045,52 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count) {
     //    6144x4096 10.8 at 4 vs 16.1 at 6 = 288, two waves);
     //  - wider layers (N >= 8192): 16-block tiles, one CTA per SM, split while the grid fits one wave, at most 3/4
     //    of the SMs in clusters of >= 3 (28672x4096 m = 32: 31.3 us vs 32.5 for 8-block tiles; 57344x8192 116.8
-    //    vs 119.0; 10240x8192 m = 32 31.1 at 16/2 vs 32.6 at 8/2 and 44.7 at 16/3 = 120 CTAs; 8192x8192 m = 64
-    //    28.5 at 16/3 vs 29.1 at 8/3: two sweeps, session 6 and 7, agree);
+    //    vs 119.0; 10240x8192 m = 32 31.1 at 16/2 vs 32.6 at 8/2 and 44.7 at 16/3 = 40 clusters of 3, one more
+    //    than fit; 8192x8192 m = 64 28.5 at 16/3 vs 29.1 at 8/3: two sweeps, session 6 and 7, agree);
     //  - token tiles of 128: 8-block tiles, one CTA per SM, at most 3/4 of the SMs in clusters of >= 4 (4096x4096:
-    //    16.0 us at split 3 vs 26.2 at split 4 = 128 CTAs).
+    //    16.0 us at split 3 vs 26.2 at split 4 = 32 clusters of 4, two more than fit one per SM);
+    //  - never more clusters than fit at once (every two-wave grid of those sweeps lost), and on K >= 8192 the
+    //    two-per-SM grids take the most CTAs that fit, up to split 8, as the mma.sync kernels do: a CTA's fixed
+    //    costs (prologue, the reduction of its token tile's partials) are small next to its K run there
+    //    (4096x14336 m = 32: 20.3 us at 8/7 = 224 CTAs vs 21.8 at 8/6; m = 64 26.3 vs 28.1; H200 2026-12-01). On
+    //    K = 4096 the 1.5 x SMs cap stays (4096x4096 m = 32: 9.8 at 8/6 vs 10.1 at 8/7, m = 64 14.3 vs 14.8).
     const int tokens = decode_detail::wg_tokens(a.m);
     const long long token_tiles = (a.m + tokens - 1) / tokens;
     const bool wide = tokens <= 64 && nbp >= 512;
     const int tn = wide ? 16 : 8;
     const bool two_per_sm = tokens <= 64 && !wide;
+    const bool fill_wave = two_per_sm && nch >= 128;
     const long long ctas = (nbp + tn - 1) / tn * token_tiles;
     int split = 1;
-    for (int s = 2; s <= std::min(6, max_split); ++s) {
-      const long long limit =
-          two_per_sm ? 3ll * sm_count / 2 : (s >= (wide ? 3 : 4) ? 3ll * sm_count / 4 : sm_count);
-      if (ctas * s <= limit) split = s;
+    for (int s = 2; s <= std::min(fill_wave ? 8 : 6, max_split); ++s) {
+      const long long limit = fill_wave    ? 2ll * sm_count
+                              : two_per_sm ? 3ll * sm_count / 2
+                                           : (s >= (wide ? 3 : 4) ? 3ll * sm_count / 4 : sm_count);
+      if (ctas * s <= limit && one_wave(ctas, s, two_per_sm)) split = s;
     }
     return DecodeConfig{8, tn, split, 0, pdl, true};
   }
-  const bool short_k = nch <= 128;
-  int tn = 32;
-  if (short_k ? (nbp + 31) / 32 <= 16 : (nbp + 31) / 32 * max_split < sm_count * 3 / 8) tn = 16;
-  const long long tiles = (nbp + tn - 1) / tn;
-  // (every kernel has a flavour that fits two per SM: dispatch_mode)
-  const bool two_per_sm = short_k || (a.m <= 8 && tiles >= 40);
-  int split = 1;
-  for (int s = 2; s <= max_split; ++s) {
-    const long long units = tiles * s;
-    const long long limit = two_per_sm ? (s >= 5 ? 3ll * sm_count / 2 : 2ll * sm_count)
-                                       : (s >= 4 ? 3ll * sm_count / 4 : sm_count);
-    if (units <= limit) split = s;
-  }
+  // mma.sync kernels: the most CTAs that run in one wave, over 16- and 32-block tiles and splits 1-8; ties go to
+  // 32-block tiles (fewer, longer K runs). Every kernel has a flavour that fits two per SM (dispatch_mode). A
+  // CTA's time is set by its share of its SM's bandwidth, so a wave of 224 CTAs beats one of 192 (8192x28672 m = 1:
+  // 38.5 us at 16/7 vs 43.0 at 16/6 and 42.6 at 32/6 = 96 CTAs one per SM) and any grid that takes two waves loses
+  // (16/8 = 32 clusters of 8, two more than fit: 52.6). Fitted to `decode_test narrow` (H200, 2026-12-01, 8 Llama
+  // shapes at m = 1 and 16, tiles 16/32 x splits 3, 5-8): the best of the sweep on all 16 points (8192x8192 m = 1
+  // 14.5 us at 16/7 vs 15.0 at 16/6; 10240x8192 17.5 at 16/5 vs 18.3 at 32/8, m = 16 24.7 vs 26.7); earlier sweeps
+  // agree (57344x8192 m = 16 32/2 84.6 vs 97.0 at 32/1; 28672x4096 at 32/4).
   // PDL (w4a16.h): 2 = request this CTA's first weight stages before waiting for the previous kernel (the weights
   // are constants), 1 = wait first, 0 = plain launch.
-  return DecodeConfig{8, tn, split, 0, pdl};
+  DecodeConfig best{8, 32, 1, 0, pdl};
+  long long best_ctas = 0;
+  for (int tn : {32, 16}) {
+    const long long tiles = (nbp + tn - 1) / tn;
+    for (int s = 1; s <= max_split; ++s)
+      if (tiles * s > best_ctas && one_wave(tiles, s, true)) {
+        best = DecodeConfig{8, tn, s, 0, pdl};
+        best_ctas = tiles * s;
+      }
+  }
+  return best;
 }
 
 w4a16_status_t decode_gemm_with_config(const w4a16_gemm_args_t& a, const DecodeConfig& c, int sm_count,
@@ -1060,7 +1136,8 @@ w4a16_status_t decode_gemm_with_config(const w4a16_gemm_args_t& a, const DecodeC
 }
 
 w4a16_status_t decode_gemm(const w4a16_gemm_args_t& a, int sm_count, void* /*workspace*/, cudaStream_t stream) {
-  return decode_gemm_with_config(a, decode_select_config(a, sm_count), sm_count, stream);
+  const DecodeClusterFit fit = decode_cluster_fit(sm_count);
+  return decode_gemm_with_config(a, decode_select_config(a, sm_count, &fit), sm_count, stream);
 }
 
 }  // namespace w4a16

@@ -37,7 +37,17 @@ struct DecodeConfig {
   int pdl;      // 0: off; 1: programmatic dependent launch, wait first; 2: PDL, weights requested before the wait
   bool wgmma = false;  // m <= 16: the warpgroup-MMA kernel (16-token tiles) instead of mma.sync (m > 16: always)
 };
-DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count);
+// How many clusters of `split` CTAs (index 1..8) the GPU holds at once at the decode kernels' two residencies
+// (cudaOccupancyMaxActiveClusters). The GPCs decide it, not SMs / split, and harvested dies differ: an H200 holds 32
+// clusters of 7 CTAs two per SM (224 CTAs) but 30 of 8 (240, not 264).
+struct DecodeClusterFit {
+  int one_per_sm[9];  // CTAs of ~200 KB rings
+  int two_per_sm[9];  // CTAs of ~100 KB rings
+};
+// The current device's fit, queried once per device; an H200's table scaled to sm_count where the query fails.
+DecodeClusterFit decode_cluster_fit(int sm_count);
+// fit == nullptr: the H200 table scaled to sm_count (what a CPU-only caller gets).
+DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, const DecodeClusterFit* fit = nullptr);
 bool decode_config_valid(const DecodeConfig& cfg, long long m);  // (warps, tile_nb) compiled for this m
 w4a16_status_t decode_gemm_with_config(const w4a16_gemm_args_t& a, const DecodeConfig& cfg, int sm_count,
                                        cudaStream_t stream);

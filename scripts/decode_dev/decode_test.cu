@@ -6,10 +6,12 @@
 //   decode_test narrow       the same shapes at M = 1 and 16 over tile x split x ring depth, with the auto choice
 //                            (env NARROW_MS, NARROW_SPLITS, NARROW_STAGES, NARROW_KS: lists replacing the defaults)
 //   decode_test mid          the same shapes at M = 32, 64, 128, 256 (warpgroup-MMA kernels) over tile x split
-//                            (env MID_MS: the m list)
+//                            (env MID_MS: the m list, MID_SPLITS: the splits)
 //   decode_test profile ...  R eager launches of one config for ncu (profile.sh, stalls.sh)
 //   decode_test thread       a decode call as the first CUDA work of a fresh thread (also the first case of check)
-//   decode_test clusters     how many clusters of 1-16 CTAs of the decode kernel's resources fit at once
+//   decode_test capture      the process's first decode calls inside a stream capture, then the graph replayed
+//   decode_test clusters     how many clusters of 1-16 CTAs of the decode kernel's resources fit at once, and the
+//                            library's fit (decode_cluster_fit)
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -61,6 +63,12 @@ void set_error_message(const char* fmt, ...) {
   } while (0)
 
 using w4a16::DecodeConfig;
+
+// The library's choice on this device (decode_gemm passes the device's cluster fit the same way).
+static w4a16::DecodeConfig auto_config(const w4a16_gemm_args_t& a) {
+  const w4a16::DecodeClusterFit fit = w4a16::decode_cluster_fit(132);
+  return w4a16::decode_select_config(a, 132, &fit);
+}
 
 static int g_failures = 0;
 
@@ -149,7 +157,7 @@ static bool run_case(const Case& c, const std::vector<DecodeConfig>& cfgs, uint6
   std::vector<__half> out(M * ldo), out2(M * ldo);
   for (const DecodeConfig& cfg0 : cfgs) {
     if (cfg0.tile_nb != 0 && !w4a16::decode_config_valid(cfg0, M)) continue;  // e.g. 32-block tiles above m = 32
-    DecodeConfig cfg = cfg0.tile_nb == 0 ? w4a16::decode_select_config(a, 132) : cfg0;
+    DecodeConfig cfg = cfg0.tile_nb == 0 ? auto_config(a) : cfg0;
     if (cfg0.tile_nb == 0) {
       cfg.pdl = cfg0.pdl;
       cfg.stages = cfg0.stages;
@@ -215,7 +223,7 @@ static std::vector<DecodeConfig> all_configs() {
   return v;
 }
 
-static void first_call_in_thread();
+static void first_call_in_thread(bool capture = false);
 
 static void check(bool small) {
   first_call_in_thread();
@@ -509,7 +517,7 @@ static void bench(bool sweep) {
     for (int k : probe_k) {
       ShapeBufs b = alloc_shape(4096, k, 16);
       w4a16_gemm_args_t a = make_args(b, 0, 1);
-      DecodeConfig ac = w4a16::decode_select_config(a, 132);
+      DecodeConfig ac = auto_config(a);
       std::printf("probe N=4096 K=%d M=1 R=%d auto=(%d,%d,%d): %.2f us;", k, b.R, ac.warps, ac.tile_nb, ac.split,
                   time_config(b, 1, nullptr, stream));
       const int wt[2][2] = {{8, 16}, {8, 32}};
@@ -528,7 +536,7 @@ static void bench(bool sweep) {
     if (!sweep) {
       for (int m : ms_bench) {
         w4a16_gemm_args_t a = make_args(b, 0, m);
-        DecodeConfig c = w4a16::decode_select_config(a, 132);
+        DecodeConfig c = auto_config(a);
         DecodeConfig c0 = c;
         c0.pdl = 0;
         const double us = time_config(b, m, &c0, stream);
@@ -549,7 +557,7 @@ static void bench(bool sweep) {
     } else {
       for (int m : ms_sweep) {
         w4a16_gemm_args_t a = make_args(b, 0, m);
-        DecodeConfig ac = w4a16::decode_select_config(a, 132);
+        DecodeConfig ac = auto_config(a);
         const double fl = floor_bytes(m, sh.n, sh.k) / bw * 1e6;
         std::printf("sweep %s N=%d K=%d M=%d floor=%.2fus auto=(%d,%d,%d):", sh.name, sh.n, sh.k, m, fl, ac.warps,
                     ac.tile_nb, ac.split);
@@ -617,7 +625,7 @@ static void sweep_narrow() {
     if (!only_k.empty() && std::find(only_k.begin(), only_k.end(), sh[1]) == only_k.end()) continue;
     ShapeBufs b = alloc_shape(sh[0], sh[1], 64);
     for (int m : env_ints("NARROW_MS", {1, 16})) {
-      DecodeConfig ac = w4a16::decode_select_config(make_args(b, 0, m), 132);
+      DecodeConfig ac = auto_config(make_args(b, 0, m));
       ac.pdl = 2;
       const double fl = floor_bytes(m, sh[0], sh[1]) / bw * 1e6;
       const double t_auto = time_config(b, m, &ac, stream);
@@ -655,7 +663,7 @@ static void sweep_mid() {
   for (const NK& sh : kShapes) {
     ShapeBufs b = alloc_shape(sh.n, sh.k, 256);
     for (int m : env_ints("MID_MS", {32, 64, 128, 256})) {
-      DecodeConfig ac = w4a16::decode_select_config(make_args(b, 0, m), 132);
+      DecodeConfig ac = auto_config(make_args(b, 0, m));
       ac.pdl = 2;
       const double fl = floor_bytes(m, sh.n, sh.k) / bw * 1e6;
       const double t_auto = time_config(b, m, &ac, stream);
@@ -664,7 +672,7 @@ static void sweep_mid() {
       std::printf("mid %s N=%d K=%d M=%d floor=%.2f auto(%d/%d)=%.2f |", sh.name, sh.n, sh.k, m, fl, ac.tile_nb,
                   ac.split, t_auto);
       for (int tn : {8, 16})
-        for (int sp : {1, 2, 3, 4, 6, 8}) {
+        for (int sp : env_ints("MID_SPLITS", {1, 2, 3, 4, 5, 6, 7, 8})) {
           DecodeConfig c{8, tn, sp, 0, 2, true};  // (wgmma: m <= 16 through the warpgroup-MMA kernel too)
           if (sp > sh.k / 64 || !w4a16::decode_config_valid(c, m)) continue;
           const double t = time_config(b, m, &c, stream);
@@ -693,7 +701,7 @@ static void profile(int argc, char** argv) {
   }
   const int n = std::atoi(argv[2]), k = std::atoi(argv[3]), m = std::atoi(argv[4]);
   ShapeBufs b = alloc_shape(n, k, 64);
-  DecodeConfig c = w4a16::decode_select_config(make_args(b, 0, m), 132);
+  DecodeConfig c = auto_config(make_args(b, 0, m));
   if (argc >= 7) {
     c.tile_nb = std::atoi(argv[5]);
     c.split = std::atoi(argv[6]);
@@ -712,8 +720,10 @@ static void profile(int argc, char** argv) {
 }
 
 // A decode call as the first CUDA work of a fresh thread (the warpgroup-MMA kernels encode x's tensor map through
-// the driver, which needs a current context that the runtime only makes current lazily).
-static void first_call_in_thread() {
+// the driver, which needs a current context that the runtime only makes current lazily); capture: the process's
+// first decode calls (m = 40, warpgroup MMA, then m = 4, mma.sync) inside a global-mode stream capture, where the
+// one-time setup (shared-memory attributes, the device's cluster fit) runs, then the graph replayed.
+static void first_call_in_thread(bool capture) {
   const int m = 40, n = 264, k = 512;
   __half *x, *s, *out;
   uint8_t* w;
@@ -726,6 +736,37 @@ static void first_call_in_thread() {
   CK(cudaMemset(w, 0, (size_t)w4a16::padded_n(n) * k / 2));
   CK(cudaDeviceSynchronize());
   w4a16_status_t st = W4A16_OK;
+  if (capture) {
+    cudaStream_t stream;
+    CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    for (int mm : {m, 4}) {
+      w4a16_gemm_args_t a{};
+      a.m = mm; a.n = n; a.k = k; a.group_size = 128; a.x = x; a.ldx = k; a.packed_weight = w; a.scales = s;
+      a.alpha = 1.0f; a.out = out; a.ldo = n;
+      if (st == W4A16_OK) st = w4a16::decode_gemm(a, 132, nullptr, stream);
+    }
+    cudaGraph_t graph = nullptr;
+    const cudaError_t end = cudaStreamEndCapture(stream, &graph);
+    if (st == W4A16_OK && end != cudaSuccess) {
+      std::snprintf(w4a16::g_msg, sizeof(w4a16::g_msg), "cudaStreamEndCapture: %s", cudaGetErrorString(end));
+      st = W4A16_CUDA_ERROR;
+    }
+    if (st == W4A16_OK) {
+      cudaGraphExec_t exec;
+      CK(cudaGraphInstantiate(&exec, graph, 0));
+      CK(cudaGraphLaunch(exec, stream));
+      CK(cudaStreamSynchronize(stream));
+      CK(cudaGraphExecDestroy(exec));
+    }
+    if (graph) CK(cudaGraphDestroy(graph));
+    CK(cudaStreamDestroy(stream));
+    std::printf("%s first calls inside a stream capture: status %d %s\n", st == W4A16_OK ? "ok  " : "FAIL", (int)st,
+                st == W4A16_OK ? "" : w4a16::g_msg);
+    if (st != W4A16_OK) ++g_failures;
+    CK(cudaFree(x)); CK(cudaFree(s)); CK(cudaFree(out)); CK(cudaFree(w));
+    return;
+  }
   std::thread t([&] {
     w4a16_gemm_args_t a{};
     a.m = m; a.n = n; a.k = k; a.group_size = 128; a.x = x; a.ldx = k; a.packed_weight = w; a.scales = s;
@@ -778,12 +819,22 @@ static void cluster_fit() {
   std::printf("max active clusters of split CTAs, as split:clusters(CTAs)\n");
   for (int smem : {40 * 1024, 77 * 1024, 100 * 1024, 113 * 1024, 150 * 1024, 200 * 1024, 226 * 1024})
     cluster_fit_row(smem);
+  const w4a16::DecodeClusterFit fit = w4a16::decode_cluster_fit(132);
+  std::printf("the library's fit (decode_cluster_fit), one per SM |");
+  for (int split = 1; split <= 8; ++split) std::printf(" %d:%d", split, fit.one_per_sm[split]);
+  std::printf("\nthe library's fit (decode_cluster_fit), two per SM |");
+  for (int split = 1; split <= 8; ++split) std::printf(" %d:%d", split, fit.two_per_sm[split]);
+  std::printf("\n");
 }
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "check";
   if (mode == "thread") {  // before any CUDA call of the main thread would not matter: the context is per thread
     first_call_in_thread();
+    return g_failures ? 1 : 0;
+  }
+  if (mode == "capture") {
+    first_call_in_thread(true);
     return g_failures ? 1 : 0;
   }
   if (mode == "profile") {
