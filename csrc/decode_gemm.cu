@@ -937,18 +937,23 @@ constexpr int kH200Sms = 132;
 constexpr int kH200OnePerSm[kMaxSplit + 1] = {0, 132, 66, 39, 30, 22, 17, 15, 15};
 constexpr int kH200TwoPerSm[kMaxSplit + 1] = {0, 264, 132, 79, 62, 47, 39, 32, 30};
 
+static_assert(sizeof(DecodeClusterFit::one_per_sm) / sizeof(int) == kMaxSplit + 1 &&
+                  sizeof(DecodeClusterFit::two_per_sm) / sizeof(int) == kMaxSplit + 1,
+              "DecodeClusterFit is indexed by split, 1..kMaxSplit");
+
 DecodeClusterFit scaled_h200_fit(int sm_count) {
   DecodeClusterFit f{};
-  for (int s = 1; s <= kMaxSplit; ++s) {
-    f.one_per_sm[s] = static_cast<int>(static_cast<long long>(kH200OnePerSm[s]) * sm_count / kH200Sms);
-    f.two_per_sm[s] = static_cast<int>(static_cast<long long>(kH200TwoPerSm[s]) * sm_count / kH200Sms);
+  for (int s = 1; s <= kMaxSplit; ++s) {  // (at least one cluster: a small part still runs a wave)
+    f.one_per_sm[s] = std::max(1, static_cast<int>(static_cast<long long>(kH200OnePerSm[s]) * sm_count / kH200Sms));
+    f.two_per_sm[s] = std::max(1, static_cast<int>(static_cast<long long>(kH200TwoPerSm[s]) * sm_count / kH200Sms));
   }
   return f;
 }
 
 // A stand-in with the decode kernels' threads: their residency is set by their shared memory (rings of ~100 KB
 // or ~200 KB, pick_stages) and their register caps, which allow two CTAs per SM for the first and one for the
-// second, so a kernel of the same block and shared memory gets their answer.
+// second, so a kernel of the same block and shared memory gets their answer. (Short K gives smaller rings, where
+// the real kernel may fit more clusters than this: the table errs on the safe side.)
 __global__ void __launch_bounds__(Shape<8, 16, 1, false>::kThreads, 1) cluster_probe_kernel(int* sink) {
   if (sink) sink[threadIdx.x] = 0;
 }
@@ -958,7 +963,7 @@ DecodeClusterFit query_cluster_fit(int sm_count) {
   constexpr int kOnePerSmSmem = 200 * 1024, kTwoPerSmSmem = 100 * 1024;
   if (cudaFuncSetAttribute(cluster_probe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kOnePerSmSmem) !=
       cudaSuccess) {
-    (void)cudaGetLastError();  // (not sticky: the table stands in)
+    (void)cudaGetLastError();  // clear the (non-sticky) error; the table stands in
     return f;
   }
   for (int two = 0; two < 2; ++two)
@@ -997,6 +1002,8 @@ DecodeClusterFit decode_cluster_fit(int sm_count) {
     (void)cudaGetLastError();
     return decode_detail::scaled_h200_fit(sm_count);
   }
+  // Queried once per device for the process (the runner passes the device's own SM count); a failed query leaves
+  // the scaled table for that device.
   static std::once_flag once[kMaxDevices];
   static DecodeClusterFit fits[kMaxDevices];
   std::call_once(once[device], [&] { fits[device] = decode_detail::query_cluster_fit(sm_count); });
@@ -1049,11 +1056,13 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, cons
     //    than fit; 8192x8192 m = 64 28.5 at 16/3 vs 29.1 at 8/3: two sweeps, session 6 and 7, agree);
     //  - token tiles of 128: 8-block tiles, one CTA per SM, at most 3/4 of the SMs in clusters of >= 4 (4096x4096:
     //    16.0 us at split 3 vs 26.2 at split 4 = 32 clusters of 4, two more than fit one per SM);
-    //  - never more clusters than fit at once (every two-wave grid of those sweeps lost), and on K >= 8192 the
-    //    two-per-SM grids take the most CTAs that fit, up to split 8, as the mma.sync kernels do: a CTA's fixed
-    //    costs (prologue, the reduction of its token tile's partials) are small next to its K run there
-    //    (4096x14336 m = 32: 20.3 us at 8/7 = 224 CTAs vs 21.8 at 8/6; m = 64 26.3 vs 28.1; H200 2026-12-01). On
-    //    K = 4096 the 1.5 x SMs cap stays (4096x4096 m = 32: 9.8 at 8/6 vs 10.1 at 8/7, m = 64 14.3 vs 14.8).
+    //  - a split > 1 only where all its clusters fit at once (every such two-wave grid of those sweeps lost; a
+    //    grid past one wave at split 1 stays there: 57344x8192 m = 128 was 4% faster at split 2, untested as a
+    //    rule), and on K >= 8192 the two-per-SM grids take the most CTAs that fit, up to split 8, as the mma.sync
+    //    kernels do: a CTA's fixed costs (prologue, the reduction of its token tile's partials) are small next to
+    //    its K run there (4096x14336 m = 32: 20.3 us at 8/7 = 224 CTAs vs 21.8 at 8/6; m = 64 26.3 vs 28.1; H200
+    //    2026-12-01). On K = 4096 the 1.5 x SMs cap stays (4096x4096 m = 32: 9.8 at 8/6 vs 10.1 at 8/7, m = 64
+    //    14.3 vs 14.8).
     const int tokens = decode_detail::wg_tokens(a.m);
     const long long token_tiles = (a.m + tokens - 1) / tokens;
     const bool wide = tokens <= 64 && nbp >= 512;
