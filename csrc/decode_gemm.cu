@@ -869,12 +869,14 @@ w4a16_status_t dispatch_mode(const Params& p, int tiles, int sm, int stages, boo
 
 // (consumer warps, tile_nb) pairs compiled for m <= 16. Measured on H100 (scripts/decode_dev, 2026-11-25): 16
 // consumer warps of one n-block each and 64-block tiles were never better than 8 warps of two or four blocks.
-// (mma.sync with token tiles of 32 and 64 took 1.01-2.9x the CUTLASS time at m = 32-64, H200 2026-12-01: the
-// warpgroup-MMA kernels below replaced them.)
+// 8-block tiles (one n-block a warp) serve long K on narrow layers, where 16-block tiles run out of CTAs at split 8
+// (H200 2026-12-01: 4096x14336 m = 1 15.8 us at 8/7 = 224 CTAs vs 16.7 at 16/8 = 128; on K = 4096 they lose,
+// 4096x4096 m = 1 7.1 vs 6.3). (mma.sync with token tiles of 32 and 64 took 1.01-2.9x the CUTLASS time at m =
+// 32-64, H200 2026-12-01: the warpgroup-MMA kernels below replaced them.)
 struct Variant {
   int warps, tile_nb;
 };
-constexpr Variant kVariants[] = {{8, 16}, {8, 32}};
+constexpr Variant kVariants[] = {{8, 8}, {8, 16}, {8, 32}};
 // m > 16: the warpgroup-MMA kernels, tiles of 8 or 16 n-blocks (128 or 256 features) x 32 or 64 tokens; above 64
 // tokens, tiles of 8 n-blocks x 128 tokens (16 n-blocks would keep 128 fp32 sums and 64 A registers a lane), and
 // m > 128 in several token tiles. 4 consumer warpgroups of 16-block tiles (one CTA per SM) were never faster
@@ -924,6 +926,7 @@ w4a16_status_t dispatch(const DecodeConfig& c, const Params& p, int tiles, int s
     if (tokens == 64) return launch_wg<8, 8>(p, tiles, sm, c.stages, zeros, stream);
     return launch_wg<8, 16>(p, tiles, sm, c.stages, zeros, stream);
   }
+  if (c.tile_nb == 8) return dispatch_m<8, 8>(p, tiles, sm, c.stages, zeros, stream);
   if (c.tile_nb == 16) return dispatch_m<8, 16>(p, tiles, sm, c.stages, zeros, stream);
   return dispatch_m<8, 32>(p, tiles, sm, c.stages, zeros, stream);
 }
@@ -1079,19 +1082,21 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, cons
     }
     return DecodeConfig{8, tn, split, 0, pdl, true};
   }
-  // mma.sync kernels: the most CTAs that run in one wave, over 16- and 32-block tiles and splits 1-8; ties go to
-  // 32-block tiles (fewer, longer K runs). Every kernel has a flavour that fits two per SM (dispatch_mode). A
-  // CTA's time is set by its share of its SM's bandwidth, so a wave of 224 CTAs beats one of 192 (8192x28672 m = 1:
-  // 38.5 us at 16/7 vs 43.0 at 16/6 and 42.6 at 32/6 = 96 CTAs one per SM) and any grid that takes two waves loses
-  // (16/8 = 32 clusters of 8, two more than fit: 52.6). Fitted to `decode_test narrow` (H200, 2026-12-01, 8 Llama
-  // shapes at m = 1 and 16, tiles 16/32 x splits 3, 5-8): the best of the sweep on all 16 points (8192x8192 m = 1
-  // 14.5 us at 16/7 vs 15.0 at 16/6; 10240x8192 17.5 at 16/5 vs 18.3 at 32/8, m = 16 24.7 vs 26.7); earlier sweeps
-  // agree (57344x8192 m = 16 32/2 84.6 vs 97.0 at 32/1; 28672x4096 at 32/4).
+  // mma.sync kernels: the most CTAs that run in one wave, over 16- and 32-block tiles (and 8-block ones from
+  // K = 8192 on, kVariants) and splits 1-8; ties go to the larger tile (fewer, longer K runs). Every kernel has
+  // a flavour that fits two per SM (dispatch_mode). A CTA's time is set by its share of its SM's bandwidth, so a
+  // wave of 224 CTAs beats one of 192 (8192x28672 m = 1: 38.5 us at 16/7 vs 43.0 at 16/6 and 42.6 at 32/6 = 96
+  // CTAs one per SM) and any grid that takes two waves loses (16/8 = 32 clusters of 8, two more than fit: 52.6).
+  // Fitted to `decode_test narrow` (H200, 2026-12-01, 8 Llama shapes at m = 1 and 16, tiles 16/32 x splits 3,
+  // 5-8, then 8/16 x 4-8 on the narrow layers): the best of the sweep on all 16 points (8192x8192 m = 1 14.5 us at
+  // 16/7 vs 15.0 at 16/6; 10240x8192 17.5 at 16/5 vs 18.3 at 32/8, m = 16 24.7 vs 26.7; 4096x14336 m = 1 16.0 at
+  // 8/7 vs 16.7 at 16/8); earlier sweeps agree (57344x8192 m = 16 32/2 84.6 vs 97.0 at 32/1; 28672x4096 at 32/4).
   // PDL (w4a16.h): 2 = request this CTA's first weight stages before waiting for the previous kernel (the weights
   // are constants), 1 = wait first, 0 = plain launch.
   DecodeConfig best{8, 32, 1, 0, pdl};
   long long best_ctas = 0;
-  for (int tn : {32, 16}) {
+  for (int tn : {32, 16, 8}) {
+    if (tn == 8 && nch < 128) continue;
     const long long tiles = (nbp + tn - 1) / tn;
     for (int s = 1; s <= max_split; ++s)
       if (tiles * s > best_ctas && one_wave(tiles, s, true)) {

@@ -4,7 +4,8 @@
 //   decode_test bench        protocol-v2 timing of the Llama shapes at M = 1, 4, 16, auto config (+ a PDL column)
 //   decode_test sweep        the same shapes over tile / split / pipeline / PDL variants
 //   decode_test narrow       the same shapes at M = 1 and 16 over tile x split x ring depth, with the auto choice
-//                            (env NARROW_MS, NARROW_SPLITS, NARROW_STAGES, NARROW_KS: lists replacing the defaults)
+//                            (env NARROW_MS, NARROW_TILES, NARROW_SPLITS, NARROW_STAGES, NARROW_KS: lists replacing
+//                            the defaults)
 //   decode_test mid          the same shapes at M = 32, 64, 128, 256 (warpgroup-MMA kernels) over tile x split
 //                            (env MID_MS: the m list, MID_SPLITS: the splits)
 //   decode_test profile ...  R eager launches of one config for ncu (profile.sh, stalls.sh)
@@ -212,7 +213,7 @@ static std::vector<DecodeConfig> all_configs() {
   const int splits[4] = {1, 3, 5, 8};
   for (int tn : tns)
     for (int sp : splits) v.push_back({8, tn, sp, 0, 0});
-  for (int sp : splits) v.push_back({8, 8, sp, 0, 0});  // (m > 16 only)
+  for (int sp : splits) v.push_back({8, 8, sp, 0, 0});  // (mma.sync up to m = 16, warpgroup MMA above)
   v.push_back({8, 8, 2, 1, 2});
   v.push_back({8, 8, 3, 0, 2, true});   // m <= 16 through the warpgroup-MMA kernel (16-token tiles)
   v.push_back({8, 16, 1, 2, 0, true});
@@ -633,7 +634,7 @@ static void sweep_narrow() {
       DecodeConfig bc = ac;
       std::printf("narrow N=%d K=%d M=%d floor=%.2f auto(%d/%d st%d)=%.2f |", sh[0], sh[1], m, fl, ac.tile_nb, ac.split,
                   ac.stages, t_auto);
-      for (int tn : {16, 32})
+      for (int tn : env_ints("NARROW_TILES", {16, 32}))
         for (int sp : env_ints("NARROW_SPLITS", {2, 4, 6, 8}))
           for (int st : env_ints("NARROW_STAGES", {0, 2, 4})) {
             DecodeConfig c{8, tn, sp, st, 2};
