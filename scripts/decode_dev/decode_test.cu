@@ -65,10 +65,22 @@ void set_error_message(const char* fmt, ...) {
 
 using w4a16::DecodeConfig;
 
+// This device's SM count, as the library's runner passes it (132 on an H100 SXM / H200).
+static int sm_count() {
+  static const int n = [] {
+    int device = 0, v = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || v <= 0)
+      return 132;
+    return v;
+  }();
+  return n;
+}
+
 // The library's choice on this device (decode_gemm passes the device's cluster fit the same way).
 static w4a16::DecodeConfig auto_config(const w4a16_gemm_args_t& a) {
-  const w4a16::DecodeClusterFit fit = w4a16::decode_cluster_fit(132);
-  return w4a16::decode_select_config(a, 132, &fit);
+  const w4a16::DecodeClusterFit fit = w4a16::decode_cluster_fit(sm_count());
+  return w4a16::decode_select_config(a, sm_count(), &fit);
 }
 
 static int g_failures = 0;
@@ -168,7 +180,7 @@ static bool run_case(const Case& c, const std::vector<DecodeConfig>& cfgs, uint6
     bool unwritten = false, clobbered = false, nondet = false;
     for (int rep = 0; rep < 2; ++rep) {
       CK(cudaMemset(dout, 0xFF, M * ldo * 2));  // fp16 0xFFFF = NaN
-      CKW(w4a16::decode_gemm_with_config(a, cfg, 132, 0));
+      CKW(w4a16::decode_gemm_with_config(a, cfg, sm_count(), 0));
       CK(cudaGetLastError());
       CK(cudaDeviceSynchronize());
       CK(cudaMemcpy(rep ? out2.data() : out.data(), dout, M * ldo * 2, cudaMemcpyDeviceToHost));
@@ -426,7 +438,7 @@ static double time_config(const ShapeBufs& b, int m, const DecodeConfig* cfg, cu
   w4a16_status_t st = W4A16_OK;
   for (int i = 0; i < b.R && st == W4A16_OK; ++i) {
     w4a16_gemm_args_t a = make_args(b, i, m);
-    st = cfg ? w4a16::decode_gemm_with_config(a, *cfg, 132, stream) : w4a16::decode_gemm(a, 132, nullptr, stream);
+    st = cfg ? w4a16::decode_gemm_with_config(a, *cfg, sm_count(), stream) : w4a16::decode_gemm(a, sm_count(), nullptr, stream);
   }
   cudaError_t ce = cudaStreamEndCapture(stream, &graph);
   if (st != W4A16_OK || ce != cudaSuccess) {
@@ -711,7 +723,7 @@ static void profile(int argc, char** argv) {
   std::printf("profile N=%d K=%d M=%d warps/tn/split=%d/%d/%d R=%d\n", n, k, m, c.warps, c.tile_nb, c.split, b.R);
   for (int i = 0; i < b.R; ++i) {
     w4a16_gemm_args_t a = make_args(b, i, m);
-    if (w4a16::decode_gemm_with_config(a, c, 132, 0) != W4A16_OK) {
+    if (w4a16::decode_gemm_with_config(a, c, sm_count(), 0) != W4A16_OK) {
       std::printf("launch failed: %s\n", w4a16::g_msg);
       std::exit(1);
     }
@@ -745,7 +757,7 @@ static void first_call_in_thread(bool capture) {
       w4a16_gemm_args_t a{};
       a.m = mm; a.n = n; a.k = k; a.group_size = 128; a.x = x; a.ldx = k; a.packed_weight = w; a.scales = s;
       a.alpha = 1.0f; a.out = out; a.ldo = n;
-      if (st == W4A16_OK) st = w4a16::decode_gemm(a, 132, nullptr, stream);
+      if (st == W4A16_OK) st = w4a16::decode_gemm(a, sm_count(), nullptr, stream);
     }
     cudaGraph_t graph = nullptr;
     const cudaError_t end = cudaStreamEndCapture(stream, &graph);
@@ -772,7 +784,7 @@ static void first_call_in_thread(bool capture) {
     w4a16_gemm_args_t a{};
     a.m = m; a.n = n; a.k = k; a.group_size = 128; a.x = x; a.ldx = k; a.packed_weight = w; a.scales = s;
     a.alpha = 1.0f; a.out = out; a.ldo = n;
-    st = w4a16::decode_gemm(a, 132, nullptr, 0);
+    st = w4a16::decode_gemm(a, 132, nullptr, 0);  // (a constant: no CUDA call may come first in this thread)
     if (st == W4A16_OK) st = cudaDeviceSynchronize() == cudaSuccess ? W4A16_OK : W4A16_CUDA_ERROR;
   });
   t.join();
@@ -795,7 +807,7 @@ static void cluster_fit_row(int smem) {
   std::printf("smem %3d KB |", smem / 1024);
   for (int split = 1; split <= 16; ++split) {
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(split, 132, 1);
+    cfg.gridDim = dim3(split, sm_count(), 1);
     cfg.blockDim = dim3(288, 1, 1);
     cfg.dynamicSmemBytes = smem;
     cudaLaunchAttribute attr;
@@ -820,7 +832,7 @@ static void cluster_fit() {
   std::printf("max active clusters of split CTAs, as split:clusters(CTAs)\n");
   for (int smem : {40 * 1024, 77 * 1024, 100 * 1024, 113 * 1024, 150 * 1024, 200 * 1024, 226 * 1024})
     cluster_fit_row(smem);
-  const w4a16::DecodeClusterFit fit = w4a16::decode_cluster_fit(132);
+  const w4a16::DecodeClusterFit fit = w4a16::decode_cluster_fit(sm_count());
   std::printf("the library's fit (decode_cluster_fit), one per SM |");
   for (int split = 1; split <= 8; ++split) std::printf(" %d:%d", split, fit.one_per_sm[split]);
   std::printf("\nthe library's fit (decode_cluster_fit), two per SM |");
