@@ -55,6 +55,14 @@ constexpr int kMaxStages = 48;
 constexpr int kBarrierBytes = 1024;          // 2 * kMaxStages mbarriers, then the stage ring (warpgroup-MMA
                                              // kernels: from the next 1024-byte boundary)
 constexpr int kSmemMax = 220 * 1024;         // dynamic shared memory limit we ask for
+constexpr int kOnePerSmRing = 200 * 1024;    // ring budgets (pick_stages) for one and two CTAs per SM
+constexpr int kTwoPerSmRing = 100 * 1024;
+constexpr int kMaxDevices = 64;              // per-device one-time setup (attributes, cluster fit)
+
+// Grids of more than 3/4 of the SMs get rings sized for two CTAs per SM (and the kernel flavour that fits two);
+// smaller ones one CTA per SM, since clusters fragment the GPCs at one CTA per SM. dispatch_mode and launch_wg
+// launch by it, decode_select_config sizes grids by it.
+inline bool wants_two_per_sm(long long ctas, int sm_count) { return ctas > 3ll * sm_count / 4; }
 
 struct Params {
   CUtensorMap x_map;  // x as a 2-D tensor (k, m) in boxes of 64 columns x one token tile, 128-byte swizzled
@@ -727,7 +735,7 @@ int smem_for_stages(int stages) {
 template <int CW, int TN, int MT, bool ZEROS, bool WG>
 int pick_stages(int nstages_cta, bool two_per_sm, int requested) {
   using S = Shape<CW, TN, MT, ZEROS, WG>;
-  const int budget = requested > 0 ? kSmemMax : (two_per_sm ? 100 * 1024 : 200 * 1024);
+  const int budget = requested > 0 ? kSmemMax : (two_per_sm ? kTwoPerSmRing : kOnePerSmRing);
   int st = (budget - kBarrierBytes - (S::kWG ? 1024 : 0)) / S::kStage;
   if (requested > 0) st = std::min(st, requested);
   st = std::min(st, std::min(kMaxStages, nstages_cta));
@@ -801,7 +809,6 @@ w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages
     set_error_message("decode_gemm: cudaGetDevice failed: %s", cudaGetErrorString(err));
     return W4A16_CUDA_ERROR;
   }
-  constexpr int kMaxDevices = 64;
   static std::once_flag once[kMaxDevices];
   static cudaError_t attr_err[kMaxDevices];
   if (device >= kMaxDevices) {
@@ -849,22 +856,19 @@ w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages
   return W4A16_OK;
 }
 
-// Grids of more than 3/4 of the SMs are sized for two CTAs per SM (decode_select_config; clusters fragment the GPCs
-// at one CTA per SM). Such a grid takes the kernel flavour that fits two per SM, and a ring of half the size.
+// A grid that wants_two_per_sm takes the kernel flavour that fits two per SM, and a ring of half the size.
 template <int CW, int TN, int MT>
 w4a16_status_t dispatch_mode(const Params& p, int tiles, int sm, int stages, bool zeros, cudaStream_t stream) {
-  const bool wants_two_per_sm = static_cast<long long>(tiles) * p.split > (3 * sm) / 4;
+  const bool two = wants_two_per_sm(static_cast<long long>(tiles) * p.split, sm);
   if (zeros)
-    return launch<CW, TN, MT, true, true>(p, tiles, wants_two_per_sm && two_per_sm_kernel<CW, TN, MT, true>(), stages,
-                                          stream);
+    return launch<CW, TN, MT, true, true>(p, tiles, two && two_per_sm_kernel<CW, TN, MT, true>(), stages, stream);
   if constexpr (!two_per_sm_kernel<CW, TN, MT, false>() && two_per_sm_kernel<CW, TN, MT, true>()) {
     // Scales in fp16 on the weights fit two per SM. H200, m = 16: 70B gate_up 97.0 -> 84.6 us (split 1 -> 2),
     // 8B gate_up 28.2 -> 26.7, 70B qkv 27.8 -> 26.7; one CTA per SM it is 4% slower (8192x28672: 60.3 vs 62.7),
     // so those grids keep the exact per-group sums.
-    if (wants_two_per_sm) return launch<CW, TN, MT, false, true>(p, tiles, true, stages, stream);
+    if (two) return launch<CW, TN, MT, false, true>(p, tiles, true, stages, stream);
   }
-  return launch<CW, TN, MT, false, false>(p, tiles, wants_two_per_sm && two_per_sm_kernel<CW, TN, MT, false>(), stages,
-                                          stream);
+  return launch<CW, TN, MT, false, false>(p, tiles, two && two_per_sm_kernel<CW, TN, MT, false>(), stages, stream);
 }
 
 // (consumer warps, tile_nb) pairs compiled for m <= 16. Measured on H100 (scripts/decode_dev, 2026-11-25): 16
@@ -905,7 +909,7 @@ template <int TN, int MT>
 w4a16_status_t launch_wg(const Params& p, int tiles, int sm, int stages, bool zeros, cudaStream_t stream) {
   const int token_tiles = (p.m + 8 * MT - 1) / (8 * MT);
   const bool two_per_sm = two_per_sm_kernel<8, TN, MT, true, true>() &&
-                          static_cast<long long>(tiles) * p.split * token_tiles > (3 * sm) / 4;
+                          wants_two_per_sm(static_cast<long long>(tiles) * p.split * token_tiles, sm);
   if (zeros) return launch<8, TN, MT, true, true, true>(p, tiles, two_per_sm, stages, stream);
   return launch<8, TN, MT, false, true, true>(p, tiles, two_per_sm, stages, stream);
 }
@@ -957,14 +961,14 @@ DecodeClusterFit scaled_h200_fit(int sm_count) {
 // or ~200 KB, pick_stages) and their register caps, which allow two CTAs per SM for the first and one for the
 // second, so a kernel of the same block and shared memory gets their answer. (Short K gives smaller rings, where
 // the real kernel may fit more clusters than this: the table errs on the safe side.)
-__global__ void __launch_bounds__(Shape<8, 16, 1, false>::kThreads, 1) cluster_probe_kernel(int* sink) {
+constexpr int kProbeThreads = Shape<8, 16, 1, false>::kThreads;  // (every decode kernel has 8 consumer warps)
+__global__ void __launch_bounds__(kProbeThreads, 1) cluster_probe_kernel(int* sink) {
   if (sink) sink[threadIdx.x] = 0;
 }
 
 DecodeClusterFit query_cluster_fit(int sm_count) {
   DecodeClusterFit f = scaled_h200_fit(sm_count);
-  constexpr int kOnePerSmSmem = 200 * 1024, kTwoPerSmSmem = 100 * 1024;
-  if (cudaFuncSetAttribute(cluster_probe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kOnePerSmSmem) !=
+  if (cudaFuncSetAttribute(cluster_probe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kOnePerSmRing) !=
       cudaSuccess) {
     (void)cudaGetLastError();  // clear the (non-sticky) error; the table stands in
     return f;
@@ -973,8 +977,8 @@ DecodeClusterFit query_cluster_fit(int sm_count) {
     for (int s = 1; s <= kMaxSplit; ++s) {
       cudaLaunchConfig_t cfg = {};
       cfg.gridDim = dim3(static_cast<unsigned>(s), static_cast<unsigned>(std::max(sm_count, 1)), 1);
-      cfg.blockDim = dim3(Shape<8, 16, 1, false>::kThreads, 1, 1);
-      cfg.dynamicSmemBytes = two ? kTwoPerSmSmem : kOnePerSmSmem;
+      cfg.blockDim = dim3(kProbeThreads, 1, 1);
+      cfg.dynamicSmemBytes = two ? kTwoPerSmRing : kOnePerSmRing;
       cudaLaunchAttribute attr;
       attr.id = cudaLaunchAttributeClusterDimension;
       attr.val.clusterDim.x = static_cast<unsigned>(s);
@@ -999,8 +1003,8 @@ int max_clusters(const DecodeClusterFit& fit, int split, bool two_per_sm) {
 
 DecodeClusterFit decode_cluster_fit(int sm_count) {
   if (sm_count <= 0) sm_count = decode_detail::kH200Sms;
+  using decode_detail::kMaxDevices;
   int device = 0;
-  constexpr int kMaxDevices = 64;
   if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
     (void)cudaGetLastError();
     return decode_detail::scaled_h200_fit(sm_count);
@@ -1037,9 +1041,9 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, cons
   const DecodeClusterFit fit = fit_or_null ? *fit_or_null : decode_detail::scaled_h200_fit(sm_count);
   const int max_split = static_cast<int>(std::min<long long>(decode_detail::kMaxSplit, nch));
   const int pdl = (a.flags & W4A16_FLAG_NO_PDL) ? 0 : (a.flags & W4A16_FLAG_NO_WEIGHT_PREFETCH) ? 1 : 2;
-  // Grids of more than 3/4 of the SMs get rings sized for two CTAs per SM (dispatch_mode, launch_wg).
+  // (the residency the launch will pick: dispatch_mode, launch_wg)
   auto one_wave = [&](long long clusters, int split, bool two_per_sm_kernel) {
-    const bool two = two_per_sm_kernel && clusters * split > 3ll * sm_count / 4;
+    const bool two = two_per_sm_kernel && decode_detail::wants_two_per_sm(clusters * split, sm_count);
     return clusters <= decode_detail::max_clusters(fit, split, two);
   };
   // m 9-16 on layers of <= 8192 features and < 2^26 weights: the warpgroup-MMA kernel with 16-token tiles beats
