@@ -5,7 +5,8 @@ import math
 import re
 import sys
 
-ROW = re.compile(r"\|\s*(\S+)\s*\|\s*\d+\s*\|\s*\d+\s*\|\s*(\d+)\s*\|\s*(\S+)\s*\|\s*\d+\s*\|\s*[\d.]+\s*\|"
+# (the config column is warps/tile_nb/split, padded: "8/16/8", "8/ 8/7")
+ROW = re.compile(r"\|\s*(\S+)\s*\|\s*\d+\s*\|\s*\d+\s*\|\s*(\d+)\s*\|\s*([^|]*?)\s*\|\s*\d+\s*\|\s*[\d.]+\s*\|"
                  r"\s*[\d.]+\s*\|\s*[\d.]+\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|")
 
 
