@@ -38,16 +38,24 @@ int find(const TileChoice& t, bool zeros) {
 // half the work (0.60 per tile) and 64x128 ping-pong 1.80x for a quarter (0.45 per tile). The stream-K 128x128
 // tile costs ~1.2x its data-parallel twin per tile (fix-up traffic; fitted to the sweep of 2026-11-25 at
 // M = 512-1024) but spreads the tiles evenly over the SMs: fractional waves instead of whole ones.
+// The stream-K 128x256 tile is modelled as CUTLASS runs it beyond one wave: whole waves data-parallel except the
+// last full one, which goes with the remainder through stream-K at 1.25x per tile (fitted to the H200 sweep of
+// 2026-12-02, M = 512 and 1024 on the 8 grid layers, where this picks the fastest compiled config at all 16
+// points: 10240 x 8192 M = 512 118 us vs 127 for stream-K 128x128; M = 1024 221 vs 247 for 128x256). It competes
+// only from one to four waves: below one wave splitting K lost (6144 x 4096 M = 512: 42.8 vs 41.1 us for 128x256),
+// and above four it was not measured.
+enum class WaveModel { kWhole, kFractional, kStreamKTail };
 struct TileCost {
   TileChoice tile;
   double cost;
-  bool fractional_waves;
+  WaveModel waves;
 };
 constexpr TileCost kLargeMTiles[] = {
-    {{128, 256, 2, 0}, 1.00, false},
-    {{128, 128, 1, 0}, 0.60, false},
-    {{64, 128, 1, 1}, 0.45, false},
-    {{128, 128, 1, 0, 1}, 0.72, true},
+    {{128, 256, 2, 0}, 1.00, WaveModel::kWhole},
+    {{128, 128, 1, 0}, 0.60, WaveModel::kWhole},
+    {{64, 128, 1, 1}, 0.45, WaveModel::kWhole},
+    {{128, 128, 1, 0, 1}, 0.72, WaveModel::kFractional},
+    {{128, 256, 2, 0, 1}, 1.25, WaveModel::kStreamKTail},
 };
 
 // Where the decode kernels (csrc/decode_gemm.cu) beat every CUTLASS tile, from the grid of record and
@@ -90,9 +98,18 @@ TileChoice preferred_tile(const w4a16_gemm_args_t& a, int sm_count) {
   double best_cost = 0;
   for (const TileCost& t : kLargeMTiles) {
     if (t.tile.stream_k && a.m <= 256) continue;
-    const double tiles = static_cast<double>(num_tiles(a, t.tile));
-    const double waves = t.fractional_waves ? tiles / sm_count : static_cast<double>(ceil_div(num_tiles(a, t.tile), sm_count));
-    const double cost = waves * t.cost;
+    const double waves = static_cast<double>(num_tiles(a, t.tile)) / sm_count;
+    double cost = 0;
+    switch (t.waves) {
+      case WaveModel::kWhole: cost = static_cast<double>(ceil_div(num_tiles(a, t.tile), sm_count)) * t.cost; break;
+      case WaveModel::kFractional: cost = waves * t.cost; break;
+      case WaveModel::kStreamKTail: {
+        if (waves < 1.0 || waves >= 4.0) continue;
+        const double full = static_cast<double>(static_cast<int64_t>(waves));
+        cost = (full - 1.0) + (waves - full + 1.0) * t.cost;
+        break;
+      }
+    }
     if (best_cost == 0 || cost < best_cost - 1e-9) {
       best = t.tile;
       best_cost = cost;

@@ -62,12 +62,31 @@ def test_moderate_m_rules(m, n, k, tile, zeros):
     assert w4.select_config(m, n, k, zero_point=zeros) == name
 
 
-def test_wave_quantization_picks_smaller_tiles():
-    # m = 512, n = 10240: 160 tiles of 128x256 = 2 waves (cost 2.0), 320 of 128x128 = 3 waves (1.8), the same
-    # as stream-K = 2.42 waves of 0.72 (1.75).
-    assert w4.select_config(512, 10240, 8192) == expect("w4a16_sm90_n128_m128_k64_c1x1_coop_streamk_s")
-    # m = 512, n = 6144: 96 tiles of 128x256 fit one wave (1.0 < stream-K's 192 / 132 * 0.72 = 1.05).
+def test_wave_quantization_spreads_the_big_tile():
+    # m = 512, n = 10240: 160 tiles of 128x256 = 1.21 waves (2 whole ones, cost 2.0); 320 of 128x128 = 3 waves
+    # (1.8), 2.42 of stream-K 128x128 (x 0.72 = 1.75); stream-K 128x256 runs all 1.21 waves as its tail (x 1.25 =
+    # 1.52). H200 2026-12-02: 118 us against 127 for stream-K 128x128.
+    assert w4.select_config(512, 10240, 8192) == expect("w4a16_sm90_n128_m256_k64_c2x1_coop_streamk_s")
+    assert w4.select_config(512, 10240, 8192, zero_point=True) == expect("w4a16_sm90_n128_m256_k64_c2x1_coop_streamk_sz")
+    # m = 1024, n = 10240: 2.42 waves, one data-parallel and 1.42 as the tail: 1 + 1.42 x 1.25 = 2.78 < 3.0 (221
+    # against 247 us for 128x256).
+    assert w4.select_config(1024, 10240, 8192) == expect("w4a16_sm90_n128_m256_k64_c2x1_coop_streamk_s")
+    # m = 512, n = 28672: 3.39 waves: 2 + 1.39 x 1.25 = 3.74 < 4 whole ones (161 against 170 us).
+    assert w4.select_config(512, 28672, 4096) == expect("w4a16_sm90_n128_m256_k64_c2x1_coop_streamk_s")
+
+
+def test_wave_quantization_keeps_whole_waves():
+    # m = 512, n = 6144: 96 tiles of 128x256, less than one wave: stream-K does not compete (it measured 42.8 us
+    # against 41.1), 128x256 fits one wave (1.0 < stream-K 128x128's 192 / 132 x 0.72 = 1.05).
     assert w4.select_config(512, 6144, 4096) == expect("w4a16_sm90_n128_m256_k64_c2x1_coop_s")
+    # m = 1024, n = 6144: 1.45 waves of 128x256 (tail 1.82, whole 2.0) against 3 nearly full waves of 128x128
+    # (1.8; 73.0 us against 77.1 for stream-K 128x256).
+    assert w4.select_config(1024, 6144, 4096) == expect("w4a16_sm90_n128_m128_k64_c1x1_coop_s")
+    # m = 512, n = 8192: 128 tiles of 128x256 are one full wave (1.0 < 0.97 x 1.25).
+    assert w4.select_config(512, 8192, 8192) == expect("w4a16_sm90_n128_m256_k64_c2x1_coop_s")
+    # m = 512, n = 57344: 6.8 waves, past the four where stream-K 128x256 competes: 7 whole ones.
+    assert w4.select_config(512, 57344, 8192) == expect("w4a16_sm90_n128_m256_k64_c2x1_coop_s")
+    assert w4.select_config(4096, 28672, 4096) == expect("w4a16_sm90_n128_m256_k64_c2x1_coop_s")
 
 
 def test_large_m_uses_the_big_tile_when_it_fills_the_gpu():
