@@ -98,10 +98,11 @@ TileChoice preferred_tile(const w4a16_gemm_args_t& a, int sm_count) {
   double best_cost = 0;
   for (const TileCost& t : kLargeMTiles) {
     if (t.tile.stream_k && a.m <= 256) continue;
-    const double waves = static_cast<double>(num_tiles(a, t.tile)) / sm_count;
+    const int64_t tiles = num_tiles(a, t.tile);
+    const double waves = static_cast<double>(tiles) / sm_count;
     double cost = 0;
     switch (t.waves) {
-      case WaveModel::kWhole: cost = static_cast<double>(ceil_div(num_tiles(a, t.tile), sm_count)) * t.cost; break;
+      case WaveModel::kWhole: cost = static_cast<double>(ceil_div(tiles, sm_count)) * t.cost; break;
       case WaveModel::kFractional: cost = waves * t.cost; break;
       case WaveModel::kStreamKTail: {
         if (waves < 1.0 || waves >= 4.0) continue;

@@ -91,8 +91,8 @@ CONFIGS: list[KernelConfig | DecodeConfig] = _both_modes([
     KernelConfig(128, 64, stream_k=True),
     KernelConfig(128, 128, stream_k=True),
     # The prefill tile with stream-K, for large M where its data-parallel grid leaves a mostly empty last wave
-    # (6144 x 4096, M = 512: 96 tiles on 132 SMs; 10240 x 8192, M = 512: 160 tiles = 1.2 waves), the points that
-    # sat at 0.88-0.90x cuBLAS in the H200 grids of 2026-12-01/02.
+    # (10240 x 8192, M = 512: 160 tiles = 1.2 waves, 0.89x cuBLAS in the H200 grid of 2026-12-02; 1.00x with it).
+    # Below one wave (6144 x 4096, M = 512: 96 tiles) splitting K did not help: csrc/heuristic.cpp.
     KernelConfig(128, 256, cluster_n=2, stream_k=True),
 ]) + [DecodeConfig(zeros=False), DecodeConfig(zeros=True)]
 
