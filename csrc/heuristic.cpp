@@ -37,13 +37,20 @@ int find(const TileChoice& t, bool zeros) {
 // at M = 4096 on 57344 x 8192, where every config fills the GPU, 128x128 took 1.20x the time of 128x256 for
 // half the work (0.60 per tile) and 64x128 ping-pong 1.80x for a quarter (0.45 per tile). The stream-K 128x128
 // tile costs ~1.2x its data-parallel twin per tile (fix-up traffic; fitted to the sweep of 2026-11-25 at
-// M = 512-1024) but spreads the tiles evenly over the SMs: fractional waves instead of whole ones.
+// M = 512-1024) but spreads the tiles evenly over the SMs: fractional waves instead of whole ones. Below one wave
+// it only splits K, which pays for its fix-up only on deep K: with k <= 8192 every such point of the H200 sweeps
+// lost to a data-parallel tile (8192 x 8192 M = 256, 128 tiles: 51.9 vs 50.0 us; 10240 x 8192 M = 128: 48.1 vs
+// 45.0; 6144 x 4096 M = 256: 26.3 vs 24.1), with k = 14336 it won (4096 x 14336 M = 256: 52.4 vs 76.1). From
+// one wave on it wins where whole waves waste most (10240 x 8192 M = 256, 1.21 waves: 69.9 vs 77.9 us for
+// 128x256).
 // The stream-K 128x256 tile is modelled as CUTLASS runs it beyond one wave: whole waves data-parallel except the
 // last full one, which goes with the remainder through stream-K at 1.25x per tile (fitted to the H200 sweep of
 // 2026-12-02, M = 512 and 1024 on the 8 grid layers, where this picks the fastest compiled config at all 16
 // points: 10240 x 8192 M = 512 118 us vs 127 for stream-K 128x128; M = 1024 221 vs 247 for 128x256). It competes
 // only from one to four waves: below one wave splitting K lost (6144 x 4096 M = 512: 42.8 vs 41.1 us for 128x256),
-// and above four it was not measured.
+// and above four it was not measured. Both stream-K tiles compete from M = 128 on (the sweep of 2026-12-02 at
+// M = 128 and 256, benchmarks/results/config-sweep-m128-256-h200.json: 57344 x 8192 M = 256, 3.39 waves of
+// 128x256: 311.5 us against 337.6 data-parallel).
 enum class WaveModel { kWhole, kFractional, kStreamKTail };
 struct TileCost {
   TileChoice tile;
@@ -87,23 +94,26 @@ TileChoice preferred_tile(const w4a16_gemm_args_t& a, int sm_count) {
     const bool data_parallel = tiles >= sm_count && tiles <= 2ll * sm_count;
     return {128, tile_m, 1, 0, data_parallel ? 0 : 1};
   }
-  // Deep K on narrow layers up to m = 256: 128x128 tiles number <= half the SMs, each with >= 128 k-steps, so
-  // splitting K beats any tile shape (4096 x 14336, m = 128: 59.5 -> 36.5 us; 8192 x 28672: 117 -> 95 us).
+  // Deep K on narrow layers: 128x128 tiles number <= half the SMs, each with >= 128 k-steps, so splitting K
+  // beats any tile shape (4096 x 14336, m = 128: 59.5 -> 36.5 us; 8192 x 28672: 117 -> 95 us). Measured up to
+  // m = 256.
   if (a.m <= 256 && a.k >= 8192 && num_tiles(a, {128, 128, 1, 0}) * 2 <= sm_count) return {128, 128, 1, 0, 1};
   // Above, the work is waves of tiles: estimated time = waves x per-tile cost, so a bigger tile wins only
   // when it does not leave a mostly empty last wave (e.g. m = 512, n = 10240: 160 tiles of 128x256 are 2
   // waves, 320 of 128x128 are 3 waves of cheaper tiles, or 2.4 waves of stream-K ones). Ties go to the bigger
-  // tile (better reuse). The stream-K tile only competes above m = 256, where it was measured.
+  // tile (better reuse).
   TileChoice best = kLargeMTiles[0].tile;
   double best_cost = 0;
   for (const TileCost& t : kLargeMTiles) {
-    if (t.tile.stream_k && a.m <= 256) continue;
     const int64_t tiles = num_tiles(a, t.tile);
     const double waves = static_cast<double>(tiles) / sm_count;
     double cost = 0;
     switch (t.waves) {
       case WaveModel::kWhole: cost = static_cast<double>(ceil_div(tiles, sm_count)) * t.cost; break;
-      case WaveModel::kFractional: cost = waves * t.cost; break;
+      case WaveModel::kFractional:
+        if (waves < 1.0 && a.k <= 8192) continue;
+        cost = waves * t.cost;
+        break;
       case WaveModel::kStreamKTail: {
         if (waves < 1.0 || waves >= 4.0) continue;
         const double full = static_cast<double>(static_cast<int64_t>(waves));
