@@ -310,13 +310,26 @@ constexpr bool two_per_sm_kernel() {
   if constexpr (S::kWG) return S::WN * (S::kTokens / 2 + 2 * kChunkKb * 4) <= 64;
   return lane_sums<CW, TN, MT, SCALE_IN_A>() <= 32;
 }
+// The cap that lets the kernel's residency happen: the CTAs of an SM spread their warps over the four schedulers,
+// whose register files hold 16K registers each, so R <= 16384 / (32 x the most warps one scheduler gets), in steps
+// of 8. Two CTAs of 8 consumer warps + the producer: 5 warps on one scheduler, 96 registers; two CTAs of 4 + 1:
+// 3 warps, 168; one CTA of 9 warps: 3 warps, 168.
+template <int CW, int TN, int MT, bool SCALE_IN_A, bool WG = (MT >= 4)>
+constexpr int register_cap() {
+  const int ctas = two_per_sm_kernel<CW, TN, MT, SCALE_IN_A, WG>() ? 2 : 1;
+  const int warps_per_scheduler = (ctas * (CW + 1) + 3) / 4;
+  const int cap = 16384 / (32 * warps_per_scheduler) / 8 * 8;
+  return cap < 168 ? cap : 168;
+}
+static_assert(register_cap<8, 16, 1, false>() == kTwoPerSmRegisters, "two 9-warp CTAs per SM");
+static_assert(register_cap<4, 16, 1, false>() == 168, "two 5-warp CTAs per SM");
 
 // SCALE_IN_A: the dequantized weights are scaled (and shifted by the zero point) in fp16 before the mma, so the
 // accumulators hold final sums; otherwise the mma sums integer weights and each scale group's fp32 sum is scaled
 // (exact products, two accumulator sets). Zero points always take the first form.
 template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A, bool WG = (MT >= 4)>
 __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
-    __maxnreg__((two_per_sm_kernel<CW, TN, MT, SCALE_IN_A, WG>() ? kTwoPerSmRegisters : 168))
+    __maxnreg__((register_cap<CW, TN, MT, SCALE_IN_A, WG>()))
         decode_kernel(const __grid_constant__ Params p) {
   using S = Shape<CW, TN, MT, ZEROS, WG>;
   constexpr int WN = S::WN, NACC = S::NACC, kThreads = S::kThreads;
@@ -877,10 +890,15 @@ w4a16_status_t dispatch_mode(const Params& p, int tiles, int sm, int stages, boo
 // (H200 2026-12-01: 4096x14336 m = 1 15.8 us at 8/7 = 224 CTAs vs 16.7 at 16/8 = 128; on K = 4096 they lose,
 // 4096x4096 m = 1 7.1 vs 6.3). (mma.sync with token tiles of 32 and 64 took 1.01-2.9x the CUTLASS time at m =
 // 32-64, H200 2026-12-01: the warpgroup-MMA kernels below replaced them.)
+// 16-block tiles of 4 consumer warps (four n-blocks each, up to 168 registers at two CTAs per SM) serve long K:
+// the x fragments and scale rows a warp loads serve twice the weights, and a lane has more independent mma
+// chains in flight (H200, decode_test bench, same tile and split: 8192x28672 m = 4 40.5 -> 36.5 us, m = 1 37.7 ->
+// 35.9, m = 16 54.5 -> 51.7; 10240x8192 m = 1-16 -3 to -5%). On K = 4096 the 8-warp CTAs stay ahead (4096x4096
+// m = 1: 6.3 against 6.6 us): the split-K epilogue, spread over the CTA's threads, weighs more on short K runs.
 struct Variant {
   int warps, tile_nb;
 };
-constexpr Variant kVariants[] = {{8, 8}, {8, 16}, {8, 32}};
+constexpr Variant kVariants[] = {{8, 8}, {8, 16}, {8, 32}, {4, 16}};
 // m > 16: the warpgroup-MMA kernels, tiles of 8 or 16 n-blocks (128 or 256 features) x 32 or 64 tokens; above 64
 // tokens, tiles of 8 n-blocks x 128 tokens (16 n-blocks would keep 128 fp32 sums and 64 A registers a lane), and
 // m > 128 in several token tiles. 4 consumer warpgroups of 16-block tiles (one CTA per SM) were never faster
@@ -891,8 +909,8 @@ int wg_tokens(long long m) { return m <= 16 ? 16 : m <= 32 ? 32 : m <= 64 ? 64 :
 
 bool config_valid(const DecodeConfig& c, long long m) {
   if (m < 1 || m > kDecodeMaxM) return false;
-  if (c.warps != 8) return false;
-  if (m > kDecodeMmaSyncMaxM || c.wgmma) return c.tile_nb == 8 || (c.tile_nb == 16 && wg_tokens(m) <= 64);
+  if (m > kDecodeMmaSyncMaxM || c.wgmma)
+    return c.warps == 8 && (c.tile_nb == 8 || (c.tile_nb == 16 && wg_tokens(m) <= 64));
   for (const Variant& v : kVariants)
     if (v.warps == c.warps && v.tile_nb == c.tile_nb) return true;
   return false;
@@ -930,6 +948,7 @@ w4a16_status_t dispatch(const DecodeConfig& c, const Params& p, int tiles, int s
     if (tokens == 64) return launch_wg<8, 8>(p, tiles, sm, c.stages, zeros, stream);
     return launch_wg<8, 16>(p, tiles, sm, c.stages, zeros, stream);
   }
+  if (c.warps == 4) return dispatch_m<4, 16>(p, tiles, sm, c.stages, zeros, stream);
   if (c.tile_nb == 8) return dispatch_m<8, 8>(p, tiles, sm, c.stages, zeros, stream);
   if (c.tile_nb == 16) return dispatch_m<8, 16>(p, tiles, sm, c.stages, zeros, stream);
   return dispatch_m<8, 32>(p, tiles, sm, c.stages, zeros, stream);
@@ -961,7 +980,8 @@ DecodeClusterFit scaled_h200_fit(int sm_count) {
 // or ~200 KB, pick_stages) and their register caps, which allow two CTAs per SM for the first and one for the
 // second, so a kernel of the same block and shared memory gets their answer. (Short K gives smaller rings, where
 // the real kernel may fit more clusters than this: the table errs on the safe side.)
-constexpr int kProbeThreads = Shape<8, 16, 1, false>::kThreads;  // (every decode kernel has 8 consumer warps)
+// (The 4-warp CTAs of kVariants have the same rings and fewer threads: at least as many of them fit.)
+constexpr int kProbeThreads = Shape<8, 16, 1, false>::kThreads;
 __global__ void __launch_bounds__(kProbeThreads, 1) cluster_probe_kernel(int* sink) {
   if (sink) sink[threadIdx.x] = 0;
 }
@@ -1108,6 +1128,7 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, cons
         best_ctas = tiles * s;
       }
   }
+  if (best.tile_nb == 16 && nch >= 128) best.warps = 4;  // long K: 4 consumer warps of 4 n-blocks (kVariants)
   return best;
 }
 

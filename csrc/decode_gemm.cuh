@@ -30,7 +30,7 @@ w4a16_status_t decode_gemm(const w4a16_gemm_args_t& a, int sm_count, void* works
 
 // Tuning and test hooks.
 struct DecodeConfig {
-  int warps;    // consumer warps per CTA: 8 (the kernel is templated on it; only 8 is compiled)
+  int warps;    // consumer warps per CTA: 8, or 4 with 16-block mma.sync tiles (m <= 16)
   int tile_nb;  // 16-row weight blocks per CTA: 8, 16 or 32 (mma.sync); 8, or 16 up to 64 tokens (warpgroup MMA)
   int split;    // CTAs along K (= cluster size), 1..8
   int stages;   // shared-memory ring depth in 128-column stages; 0: automatic

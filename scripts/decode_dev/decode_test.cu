@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -232,6 +233,8 @@ static std::vector<DecodeConfig> all_configs() {
   v.push_back({8, 16, 2, 1, 0});  // ring of one stage
   v.push_back({8, 16, 1, 2, 1});  // ring wrap-around, PDL
   v.push_back({8, 32, 7, 3, 2});
+  for (int sp : {1, 5, 7}) v.push_back({4, 16, sp, 0, 2});  // 4 consumer warps (mma.sync, m <= 16)
+  v.push_back({4, 16, 2, 1, 1});  // ring of one stage
   v.push_back({0, 0, 0, 2, 2});    // auto tile / split
   return v;
 }
@@ -268,7 +271,8 @@ static void check(bool small) {
   }
   std::vector<DecodeConfig> cfgs = all_configs();
   if (small)
-    cfgs = {{0, 0, 0, 0, 0}, {8, 16, 3, 2, 0}, {8, 32, 8, 1, 2}, {8, 32, 1, 0, 1}, {8, 8, 5, 1, 2}, {8, 8, 2, 0, 2, true}};
+    cfgs = {{0, 0, 0, 0, 0}, {8, 16, 3, 2, 0}, {8, 32, 8, 1, 2}, {8, 32, 1, 0, 1}, {8, 8, 5, 1, 2}, {8, 8, 2, 0, 2, true},
+            {4, 16, 3, 1, 2}};
   for (const Case& c : cases) run_case(c, cfgs, seed++, false);
   if (!small) {
     // a Llama-sized shape through the auto config at decode m
@@ -840,6 +844,134 @@ static void cluster_fit() {
   std::printf("\n");
 }
 
+#ifdef EXP_TIMELINE
+// ------------------------------------------------------------------------------------------------------------
+// Where a call's time goes in a chain (the benchmark's graph of R calls on cold weights): per-CTA %globaltimer
+// stamps from the experiment copy (scripts/decode_dev/experiments/timeline.patch, -DEXP_TIMELINE).
+namespace w4a16 {
+void decode_timeline_reset();
+int decode_timeline_read(void* dst, int max);
+}  // namespace w4a16
+struct TlRec {
+  unsigned long long out, t[7];
+  unsigned int cta, smid;
+};
+
+static void timeline() {
+  cudaStream_t stream;
+  CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const std::vector<int> shapes = env_ints("TL_SHAPES", {1, 0, 3, 6});
+  const std::vector<int> ms = env_ints("TL_MS", {1, 16, 64});
+  std::vector<TlRec> recs(1 << 16);
+  std::printf("per call (us), averaged over calls 2..R of the chain; 'prev' = the previous call's last CTA exit:\n"
+              "  lead     first CTA entry - prev (negative: launched early by PDL)\n"
+              "  spread   last CTA entry - first CTA entry\n"
+              "  release  first CTA past griddepcontrol.wait - prev\n"
+              "  kloop    last CTA done with its K loop - first release\n"
+              "  reduce   last CTA past the epilogue's cluster barrier + wait - last K loop done\n"
+              "  tail     last CTA exit - last CTA past the epilogue barrier\n"
+              "  period   last exit - prev (the per-call time of the chain)\n");
+  for (int si : shapes) {
+    const NK& sh = kShapes[si];
+    for (int m : ms) {
+      ShapeBufs b = alloc_shape(sh.n, sh.k, std::max(m, 16));
+      w4a16_gemm_args_t a0 = make_args(b, 0, m);
+      DecodeConfig ac = auto_config(a0);
+      // TL_TILE / TL_SPLIT / TL_STAGES override the auto config's fields (the rest, PDL included, stays).
+      const bool forced = std::getenv("TL_TILE") || std::getenv("TL_SPLIT") || std::getenv("TL_STAGES");
+      if (const char* v = std::getenv("TL_TILE")) ac.tile_nb = std::atoi(v);
+      if (const char* v = std::getenv("TL_SPLIT")) ac.split = std::atoi(v);
+      if (const char* v = std::getenv("TL_STAGES")) ac.stages = std::atoi(v);
+      const double us = time_config(b, m, forced ? &ac : nullptr, stream);
+      cudaGraph_t graph;
+      cudaGraphExec_t exec;
+      CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+      for (int i = 0; i < b.R; ++i) {
+        w4a16_gemm_args_t a = make_args(b, i, m);
+        if (forced) CKW(w4a16::decode_gemm_with_config(a, ac, sm_count(), stream));
+        else CKW(w4a16::decode_gemm(a, sm_count(), nullptr, stream));
+      }
+      CK(cudaStreamEndCapture(stream, &graph));
+      CK(cudaGraphInstantiate(&exec, graph, 0));
+      for (int i = 0; i < 3; ++i) CK(cudaGraphLaunch(exec, stream));
+      CK(cudaStreamSynchronize(stream));
+      sleep_ms(30);
+      w4a16::decode_timeline_reset();
+      CK(cudaGraphLaunch(exec, stream));
+      CK(cudaStreamSynchronize(stream));
+      const int nrec = w4a16::decode_timeline_read(recs.data(), (int)recs.size());
+      CK(cudaGetLastError());
+      std::map<unsigned long long, int> call_of;
+      for (int i = 0; i < b.R; ++i) call_of[reinterpret_cast<unsigned long long>(b.out[i])] = i;
+      const unsigned long long inf = ~0ull;
+      std::vector<unsigned long long> e0(b.R, inf), e1(b.R, 0), w0(b.R, inf), k1(b.R, 0), p1(b.R, 0), x1(b.R, 0);
+      std::vector<int> ctas(b.R, 0);
+      std::vector<unsigned long long> all;
+      for (int r = 0; r < nrec; ++r) {
+        const TlRec& t = recs[r];
+        auto it = call_of.find(t.out);
+        if (it == call_of.end()) continue;
+        const int i = it->second;
+        ++ctas[i];
+        e0[i] = std::min(e0[i], t.t[0]);
+        e1[i] = std::max(e1[i], t.t[0]);
+        w0[i] = std::min(w0[i], t.t[1]);
+        k1[i] = std::max(k1[i], t.t[2]);
+        p1[i] = std::max(p1[i], t.t[3]);
+        x1[i] = std::max(x1[i], t.t[4]);
+        for (int j = 0; j < 5; ++j) all.push_back(t.t[j]);
+      }
+      if (const char* dump = std::getenv("TL_DUMP")) {  // raw records: call, cta, smid, t0..t4 (ns)
+        char path[512];
+        std::snprintf(path, sizeof(path), "%s/timeline_%s_m%d.csv", dump, sh.name, m);
+        if (FILE* f = std::fopen(path, "w")) {
+          std::fprintf(f, "call,cta,smid,entry,wait,kloop,epi,exit,first_full,last_full\n");
+          for (int r = 0; r < nrec; ++r) {
+            const TlRec& t = recs[r];
+            auto it = call_of.find(t.out);
+            if (it == call_of.end()) continue;
+            std::fprintf(f, "%d,%u,%u,%llu,%llu,%llu,%llu,%llu,%llu,%llu\n", it->second, t.cta, t.smid, t.t[0], t.t[1],
+                         t.t[2], t.t[3], t.t[4], t.t[5], t.t[6]);
+          }
+          std::fclose(f);
+        }
+      }
+      std::sort(all.begin(), all.end());
+      unsigned long long gran = inf;
+      for (size_t j = 1; j < all.size(); ++j)
+        if (all[j] != all[j - 1]) gran = std::min(gran, all[j] - all[j - 1]);
+      double lead = 0, spread = 0, release = 0, kloop = 0, reduce = 0, tail = 0, period = 0;
+      int n = 0;
+      for (int i = 1; i < b.R; ++i) {
+        if (!ctas[i] || !ctas[i - 1]) continue;
+        const double prev = (double)x1[i - 1];
+        lead += (double)e0[i] - prev;
+        spread += (double)(e1[i] - e0[i]);
+        release += (double)w0[i] - prev;
+        kloop += (double)k1[i] - (double)w0[i];
+        reduce += (double)p1[i] - (double)k1[i];
+        tail += (double)x1[i] - (double)p1[i];
+        period += (double)x1[i] - prev;
+        ++n;
+      }
+      if (!n) {
+        std::printf("%-12s m=%-3d no records (%d)\n", sh.name, m, nrec);
+      } else {
+        const double d = 1e3 * n;
+        std::printf("%-12s m=%-3d cfg %d/%d/%d stages %d R=%d ctas/call %d | graph %.2f us/call | lead %+.2f spread %.2f "
+                    "release %+.2f kloop %.2f reduce %.2f tail %.2f period %.2f | timer step %llu ns\n",
+                    sh.name, m, ac.warps, ac.tile_nb, ac.split, ac.stages, b.R, ctas[1], us, lead / d, spread / d,
+                    release / d, kloop / d, reduce / d, tail / d, period / d, gran);
+      }
+      CK(cudaGraphExecDestroy(exec));
+      CK(cudaGraphDestroy(graph));
+      free_shape(b);
+    }
+  }
+  CK(cudaStreamDestroy(stream));
+}
+#endif
+
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "check";
   if (mode == "thread") {  // before any CUDA call of the main thread would not matter: the context is per thread
@@ -864,6 +996,9 @@ int main(int argc, char** argv) {
   else if (mode == "narrow") sweep_narrow();
   else if (mode == "mid") sweep_mid();
   else if (mode == "clusters") cluster_fit();
+#ifdef EXP_TIMELINE
+  else if (mode == "timeline") timeline();
+#endif
   else {
     std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
     return 1;
