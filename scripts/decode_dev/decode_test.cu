@@ -273,6 +273,17 @@ static void check(bool small) {
   if (small)
     cfgs = {{0, 0, 0, 0, 0}, {8, 16, 3, 2, 0}, {8, 32, 8, 1, 2}, {8, 32, 1, 0, 1}, {8, 8, 5, 1, 2}, {8, 8, 2, 0, 2, true},
             {4, 16, 3, 1, 2}};
+  if (const char* list = std::getenv("CHECK_CONFIGS")) {  // "warps/tile/split/stages/pdl,..." replaces the list
+    cfgs.clear();
+    for (const char* p = list; *p;) {
+      DecodeConfig c{};
+      int used = 0;
+      if (std::sscanf(p, "%d/%d/%d/%d/%d%n", &c.warps, &c.tile_nb, &c.split, &c.stages, &c.pdl, &used) != 5) break;
+      cfgs.push_back(c);
+      p += used;
+      if (*p == ',') ++p;
+    }
+  }
   for (const Case& c : cases) run_case(c, cfgs, seed++, false);
   if (!small) {
     // a Llama-sized shape through the auto config at decode m
