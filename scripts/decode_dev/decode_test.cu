@@ -278,7 +278,12 @@ static void check(bool small) {
     for (const char* p = list; *p;) {
       DecodeConfig c{};
       int used = 0;
-      if (std::sscanf(p, "%d/%d/%d/%d/%d%n", &c.warps, &c.tile_nb, &c.split, &c.stages, &c.pdl, &used) != 5) break;
+      if (std::sscanf(p, "%d/%d/%d/%d/%d%n", &c.warps, &c.tile_nb, &c.split, &c.stages, &c.pdl, &used) != 5 ||
+          (p[used] != ',' && p[used] != '\0')) {
+        // a list that parsed to nothing would check nothing and report 0 failures
+        std::fprintf(stderr, "CHECK_CONFIGS: expected warps/tile/split/stages/pdl[,...] at \"%s\"\n", p);
+        std::exit(2);
+      }
       cfgs.push_back(c);
       p += used;
       if (*p == ',') ++p;
@@ -445,23 +450,30 @@ static w4a16_gemm_args_t make_args(const ShapeBufs& b, int i, int m) {
   return a;
 }
 
-// Median per-call time in microseconds (one graph of R calls), or -1 if the config cannot be captured.
-static double time_config(const ShapeBufs& b, int m, const DecodeConfig* cfg, cudaStream_t stream) {
-  cudaGraph_t graph;
-  cudaGraphExec_t exec;
+// The benchmark's chain: one graph of the R calls on their own weights (cfg, or the auto config when null).
+// False, with the reason printed, if it cannot be captured.
+static bool capture_chain(const ShapeBufs& b, int m, const DecodeConfig* cfg, cudaStream_t stream, cudaGraph_t* graph) {
   CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
   w4a16_status_t st = W4A16_OK;
   for (int i = 0; i < b.R && st == W4A16_OK; ++i) {
     w4a16_gemm_args_t a = make_args(b, i, m);
     st = cfg ? w4a16::decode_gemm_with_config(a, *cfg, sm_count(), stream) : w4a16::decode_gemm(a, sm_count(), nullptr, stream);
   }
-  cudaError_t ce = cudaStreamEndCapture(stream, &graph);
+  cudaError_t ce = cudaStreamEndCapture(stream, graph);
   if (st != W4A16_OK || ce != cudaSuccess) {
     std::printf("  capture failed: status %d (%s), %s\n", (int)st, w4a16::g_msg, cudaGetErrorString(ce));
     cudaGetLastError();
-    if (ce == cudaSuccess) CK(cudaGraphDestroy(graph));
-    return -1;
+    if (ce == cudaSuccess) CK(cudaGraphDestroy(*graph));
+    return false;
   }
+  return true;
+}
+
+// Median per-call time in microseconds (one graph of R calls), or -1 if the config cannot be captured.
+static double time_config(const ShapeBufs& b, int m, const DecodeConfig* cfg, cudaStream_t stream) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  if (!capture_chain(b, m, cfg, stream, &graph)) return -1;
   CK(cudaGraphInstantiate(&exec, graph, 0));
   for (int i = 0; i < 3; ++i) CK(cudaGraphLaunch(exec, stream));
   CK(cudaStreamSynchronize(stream));
@@ -896,13 +908,7 @@ static void timeline() {
       const double us = time_config(b, m, forced ? &ac : nullptr, stream);
       cudaGraph_t graph;
       cudaGraphExec_t exec;
-      CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-      for (int i = 0; i < b.R; ++i) {
-        w4a16_gemm_args_t a = make_args(b, i, m);
-        if (forced) CKW(w4a16::decode_gemm_with_config(a, ac, sm_count(), stream));
-        else CKW(w4a16::decode_gemm(a, sm_count(), nullptr, stream));
-      }
-      CK(cudaStreamEndCapture(stream, &graph));
+      if (!capture_chain(b, m, forced ? &ac : nullptr, stream, &graph)) std::exit(3);
       CK(cudaGraphInstantiate(&exec, graph, 0));
       for (int i = 0; i < 3; ++i) CK(cudaGraphLaunch(exec, stream));
       CK(cudaStreamSynchronize(stream));
