@@ -150,7 +150,11 @@ struct Sm90W4A16Gemm {
       // Deterministic reduction: the same inputs give bit-identical outputs, whatever the SM timing.
       using Scheduler = typename Kernel::TileScheduler;
       arguments.scheduler.reduction_mode = Scheduler::ReductionMode::Deterministic;
-      arguments.scheduler.decomposition_mode = Scheduler::DecompositionMode::Heuristic;
+      arguments.scheduler.decomposition_mode =
+          select_streamk_decomposition(a, TileN, TileM, ClusterN, sm_count) ==
+                  StreamKDecomposition::kStreamK
+              ? Scheduler::DecompositionMode::StreamK
+              : Scheduler::DecompositionMode::Heuristic;
     }
     return arguments;
   }

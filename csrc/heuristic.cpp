@@ -23,6 +23,17 @@ int64_t num_tiles(const w4a16_gemm_args_t& a, const TileChoice& t) {
   return ceil_div(a.n, t.tile_n) * ceil_div(a.m, t.tile_m);
 }
 
+// Stream-K below one wave. CUTLASS's heuristic runs a grid of half a wave to one data-parallel (the stream-K
+// kernels then cost what their data-parallel twins do); spreading those tiles' K over every SM wins on deep K and
+// loses on K = 4096, where a tile's fix-up (its fp32 partials written and read back) weighs twice as much against
+// its K run (H200, scripts/perf/streamk_decomposition_ab.sh, benchmarks/NOTES.md 2026-12-02: 10240 x 8192, 80
+// tiles = 0.61 waves, M = 128 stream-K 128x128 48.4 -> 40.4 us, M = 256 stream-K 128x256 80.0 -> 66.8; 6144 x
+// 4096, 96 tiles, M = 256 26.3 -> 28.6, M = 512 42.9 -> 45.6; at 128 tiles, 0.97 waves, 8-16% slower on K =
+// 8192 too). Break-even fitted at ~0.83 waves; this stops at 0.75.
+bool streamk_below_one_wave(int64_t tiles, int64_t k, int sm_count) {
+  return k >= 8192 && 2 * tiles >= sm_count && 4 * tiles <= 3ll * sm_count;
+}
+
 int find(const TileChoice& t, bool zeros) {
   for (int i = 0; i < kNumKernels; ++i) {
     const auto& info = kKernels[i]->info;
@@ -38,17 +49,18 @@ int find(const TileChoice& t, bool zeros) {
 // half the work (0.60 per tile) and 64x128 ping-pong 1.80x for a quarter (0.45 per tile). The stream-K 128x128
 // tile costs ~1.2x its data-parallel twin per tile (fix-up traffic; fitted to the sweep of 2026-11-25 at
 // M = 512-1024) but spreads the tiles evenly over the SMs: fractional waves instead of whole ones. Below one wave
-// it only splits K, which pays for its fix-up only on deep K: with k <= 8192 every such point of the H200 sweeps
-// lost to a data-parallel tile (8192 x 8192 M = 256, 128 tiles: 51.9 vs 50.0 us; 10240 x 8192 M = 128: 48.1 vs
-// 45.0; 6144 x 4096 M = 256: 26.3 vs 24.1), with k = 14336 it won (4096 x 14336 M = 256: 52.4 vs 76.1). From
-// one wave on it wins where whole waves waste most (10240 x 8192 M = 256, 1.21 waves: 69.9 vs 77.9 us for
-// 128x256).
+// it only splits K, which pays for its fix-up only on deep K: with k <= 8192 it lost to a data-parallel tile at
+// every point of the H200 sweeps (8192 x 8192 M = 256, 128 tiles: 51.9 vs 50.0 us; 6144 x 4096 M = 256: 26.3 vs
+// 24.1) but where it runs half to 3/4 of a wave through stream-K on K = 8192 (streamk_below_one_wave: 10240 x 8192
+// M = 128, 40.4 vs 45.0), with k = 14336 it won (4096 x 14336 M = 256: 52.4 vs 76.1). From one wave on it wins
+// where whole waves waste most (10240 x 8192 M = 256, 1.21 waves: 69.9 vs 77.9 us for 128x256).
 // The stream-K 128x256 tile is modelled as CUTLASS runs it beyond one wave: whole waves data-parallel except the
 // last full one, which goes with the remainder through stream-K at 1.25x per tile (fitted to the H200 sweep of
 // 2026-12-02, M = 512 and 1024 on the 8 grid layers, where this picks the fastest compiled config at all 16
 // points: 10240 x 8192 M = 512 118 us vs 127 for stream-K 128x128; M = 1024 221 vs 247 for 128x256). It competes
-// only from one to four waves: below one wave splitting K lost (6144 x 4096 M = 512: 42.8 vs 41.1 us for 128x256),
-// and above four it was not measured. Both stream-K tiles compete from M = 128 on (the sweep of 2026-12-02 at
+// from one to four waves, and from half to 3/4 of a wave on K >= 8192, at waves x 1.25 (streamk_below_one_wave:
+// 10240 x 8192 M = 256, 66.8 us vs 69.7 for stream-K 128x128); elsewhere below one wave splitting K lost (6144 x
+// 4096 M = 512: 42.8 vs 41.1 us for 128x256), and above four waves it was not measured. Both stream-K tiles compete from M = 128 on (the sweep of 2026-12-02 at
 // M = 128 and 256, benchmarks/results/config-sweep-m128-256-h200.json: 57344 x 8192 M = 256, 3.39 waves of
 // 128x256: 311.5 us against 337.6 data-parallel).
 enum class WaveModel { kWhole, kFractional, kStreamKTail };
@@ -111,10 +123,14 @@ TileChoice preferred_tile(const w4a16_gemm_args_t& a, int sm_count) {
     switch (t.waves) {
       case WaveModel::kWhole: cost = static_cast<double>(ceil_div(tiles, sm_count)) * t.cost; break;
       case WaveModel::kFractional:
-        if (waves < 1.0 && a.k <= 8192) continue;
+        if (waves < 1.0 && a.k <= 8192 && !streamk_below_one_wave(tiles, a.k, sm_count)) continue;
         cost = waves * t.cost;
         break;
       case WaveModel::kStreamKTail: {
+        if (waves < 1.0 && streamk_below_one_wave(tiles, a.k, sm_count)) {
+          cost = waves * t.cost;
+          break;
+        }
         if (waves < 1.0 || waves >= 4.0) continue;
         const double full = static_cast<double>(static_cast<int64_t>(waves));
         cost = (full - 1.0) + (waves - full + 1.0) * t.cost;
@@ -193,6 +209,21 @@ TileOrder select_tile_order(long long output_tiles, int sm_count) {
   if (forced.raster != TileRaster::kAuto) order.raster = forced.raster;
   if (forced.max_swizzle) order.max_swizzle = forced.max_swizzle;
   return order;
+}
+
+StreamKDecomposition select_streamk_decomposition(const w4a16_gemm_args_t& a, int tile_n, int tile_m,
+                                                  int cluster_n, int sm_count) {
+  static const int forced = [] {
+    const char* d = std::getenv("W4A16_STREAMK_DECOMPOSITION");
+    if (d && std::strcmp(d, "streamk") == 0) return 1;
+    if (d && std::strcmp(d, "heuristic") == 0) return 0;
+    return -1;
+  }();
+  if (forced >= 0) return forced ? StreamKDecomposition::kStreamK : StreamKDecomposition::kHeuristic;
+  // CUTLASS counts tiles in whole clusters along the weights.
+  const int64_t tiles = ceil_div(ceil_div(a.n, tile_n), cluster_n) * cluster_n * ceil_div(a.m, tile_m);
+  return streamk_below_one_wave(tiles, a.k, sm_count) ? StreamKDecomposition::kStreamK
+                                                      : StreamKDecomposition::kHeuristic;
 }
 
 }  // namespace w4a16

@@ -19,4 +19,13 @@ struct TileOrder {
 // one wave reads every operand once whatever the order). W4A16_TILE_RASTER (auto | n | m) and W4A16_TILE_SWIZZLE
 // (1 | 2 | 4 | 8) in the environment override it for the whole process (for A/B timing); read once.
 TileOrder select_tile_order(long long output_tiles, int sm_count);
+
+// How a stream-K kernel divides its work. kHeuristic is CUTLASS's own choice, which runs a grid of half a wave
+// to one data-parallel; kStreamK spreads the K iterations of the last one or two waves' tiles evenly over every
+// SM. Default: kStreamK for grids of half to 3/4 of a wave on K >= 8192, where that measured faster, CUTLASS's
+// choice elsewhere. W4A16_STREAMK_DECOMPOSITION (heuristic | streamk) overrides it for the whole process (for
+// A/B timing); read once.
+enum class StreamKDecomposition { kHeuristic, kStreamK };
+StreamKDecomposition select_streamk_decomposition(const w4a16_gemm_args_t& args, int tile_n, int tile_m,
+                                                  int cluster_n, int sm_count);
 }  // namespace w4a16

@@ -4,6 +4,7 @@ Every output is poisoned with NaN first where the test owns the buffer, so an el
 writes fails the check. Tolerance: ||out - ref|| / ||ref|| < 2e-3 (fp16 output rounding is ~3e-4).
 """
 
+import functools
 import os
 import subprocess
 
@@ -162,6 +163,43 @@ def test_every_config_over_several_waves(rng, config):
     w4.gemm(torch.from_numpy(x).cuda(), qw, out=out, config=config["name"])
     torch.cuda.synchronize()
     assert rel_err(out.cpu().numpy(), w4.reference_gemm(x, qw)) < REL_TOL
+
+
+STREAMK_CONFIGS = [c for c in CUTLASS_CONFIGS if c.get("stream_k")]
+
+
+@functools.lru_cache(maxsize=2)
+def deep_k_weight(zeros):
+    # 10120 features = 80 tiles of 128 (79 and a ragged one); k = 8192.
+    return make_weight(np.random.default_rng(8192), 8192, 80 * 128 - 120, 128, zeros)
+
+
+@pytest.mark.parametrize("config", STREAMK_CONFIGS, ids=[c["name"] for c in STREAMK_CONFIGS])
+def test_stream_k_below_one_wave(config):
+    # 80 tiles = 0.61 waves of 132 SMs on k = 8192: the library has CUTLASS spread their K over every SM
+    # (csrc/heuristic.cpp select_streamk_decomposition), so most tiles are summed from the partials of two or
+    # three CTAs in the workspace, in a fixed order: bit-identical from call to call.
+    torch = pytest.importorskip("torch")
+    qw = deep_k_weight(config["zeros"])
+    m = config["tile_m"] - 3
+    x = make_x(np.random.default_rng(m), m, 8192)
+    xt = torch.from_numpy(x).cuda()
+    out = torch.full((m, qw.shape[1]), float("nan"), dtype=torch.float16, device="cuda")
+    w4.gemm(xt, qw, out=out, config=config["name"])
+    again = w4.gemm(xt, qw, config=config["name"])
+    torch.cuda.synchronize()
+    assert torch.equal(out, again)
+    assert rel_err(out.cpu().numpy(), w4.reference_gemm(x, qw)) < REL_TOL
+
+
+@pytest.mark.parametrize("decomposition", ["heuristic", "streamk"])
+def test_streamk_decomposition_override(decomposition):
+    # W4A16_STREAMK_DECOMPOSITION is read once per process: the CLI checks each setting in its own. m = 100 on
+    # 10240 x 8192 is stream-K 128x128's ground (80 tiles = 0.61 waves); the CLI checks against its reference.
+    env = dict(os.environ, W4A16_STREAMK_DECOMPOSITION=decomposition)
+    r = subprocess.run([_cli.executable_path(), "100", "10240", "8192", "--iters", "1", "--warmup", "0"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0 and "PASSED" in r.stdout, r.stdout + r.stderr
 
 
 @pytest.mark.parametrize("raster,swizzle", [("n", "1"), ("m", "2"), ("auto", "4"), ("m", "8")])

@@ -50,12 +50,15 @@ MODERATE_M = [
     (256, 4096, 14336, "n128_m128_k64_c1x1_coop_streamk"),
     # ... but not with k = 4096, or with enough tiles: the wave model.
     (256, 4096, 4096, "n64_m128_k64_c1x1_pingpong"),
-    (128, 10240, 8192, "n128_m128_k64_c1x1_coop"),
     (128, 57344, 8192, "n128_m128_k64_c1x1_coop"),
-    # m 129-256 (sweep of 2026-12-02, H200): stream-K competes from one wave of its tiles on. 10240 x 8192:
-    # 160 tiles of 128x128 = 1.21 waves, x 0.72 = 0.87 < 1 wave of 128x256 (69.9 against 77.9 us); 57344 x 8192:
-    # 3.39 waves of 128x256, 2 + 1.39 x 1.25 = 3.74 < 4 whole ones (311.5 against 337.6 us).
-    (256, 10240, 8192, "n128_m128_k64_c1x1_coop_streamk"),
+    # Half to 3/4 of a wave on k >= 8192 runs through stream-K (sweep of 2026-12-02, H200): 10240 x 8192, 80 tiles
+    # = 0.61 waves: 128x128 at 0.61 x 0.72 = 0.44 < 1 wave of data-parallel 128x128 (40.4 against 45.0 us).
+    (128, 10240, 8192, "n128_m128_k64_c1x1_coop_streamk"),
+    # m 129-256 (sweep of 2026-12-02, H200): stream-K competes from one wave of its tiles on, and from half a wave
+    # on k >= 8192. 10240 x 8192: 80 tiles of 128x256 = 0.61 waves, x 1.25 = 0.76 < 160 tiles of 128x128 = 1.21
+    # waves x 0.72 = 0.87 < 1 wave of 128x256 (66.8 against 69.7 and 77.9 us); 57344 x 8192: 3.39 waves of
+    # 128x256, 2 + 1.39 x 1.25 = 3.74 < 4 whole ones (311.5 against 337.6 us).
+    (256, 10240, 8192, "n128_m256_k64_c2x1_coop_streamk"),
     (256, 57344, 8192, "n128_m256_k64_c2x1_coop_streamk"),
     # ... and not below one wave: 8192 x 8192, 128 tiles of 128x128 (50.0 us against 51.9 for stream-K), or
     # where whole waves waste little: 28672 x 4096, 1.70 waves of 128x256 (84.7 against 88.1).
