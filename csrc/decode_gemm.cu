@@ -363,9 +363,17 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
 
   if (p.pdl) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 
+  // A consumer warp releases a ring slot with one arrive after __syncwarp, the usual elected arrive, except on a
+  // ring of one slot, where the producer refills the slot right after the release: there every lane arrives.
+  // compute-sanitizer racecheck does not credit the __syncwarp and reported hazards on one-slot rings only (none
+  // with more slots); with every lane arriving it reports none, and outputs are the same either way. Every lane
+  // arriving costs up to 3% on the 4-warp kernels (70B layers at m = 1-4, H200 2026-12-02), so only the one-slot
+  // ring pays it (a requested stage count of 1; pick_stages gives one slot by itself only to a CTA of one stage,
+  // which never refills it).
+  const bool releases_slot = nstg == 1 || lane == 0;
   if (tid < nstg) {  // one thread per ring slot
     mbar_init(bar_full + 8 * tid, 1);
-    mbar_init(bar_empty + 8 * tid, CW);
+    mbar_init(bar_empty + 8 * tid, nstg == 1 ? CW * 32 : CW);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
@@ -523,7 +531,7 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
       fence_d();
       cute::warpgroup_wait<0>();
       __syncwarp();
-      if (lane == 0) mbar_arrive(bar_empty + 8 * ring_at.slot);
+      if (releases_slot) mbar_arrive(bar_empty + 8 * ring_at.slot);
       ring_at.advance(nstg);
     }
 #pragma unroll
@@ -640,7 +648,7 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
         }
       }
       __syncwarp();
-      if (lane == 0) mbar_arrive(bar_empty + 8 * ring_at.slot);
+      if (releases_slot) mbar_arrive(bar_empty + 8 * ring_at.slot);
       ring_at.advance(nstg);
     }
     if (SCALE_IN_A) {
@@ -1089,7 +1097,10 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, cons
     //    kernels do: a CTA's fixed costs (prologue, the reduction of its token tile's partials) are small next to
     //    its K run there (4096x14336 m = 32: 20.3 us at 8/7 = 224 CTAs vs 21.8 at 8/6; m = 64 26.3 vs 28.1; H200
     //    2026-12-01). On K = 4096 the 1.5 x SMs cap stays (4096x4096 m = 32: 9.8 at 8/6 vs 10.1 at 8/7, m = 64
-    //    14.3 vs 14.8).
+    //    14.3 vs 14.8). Tiles of 64 tokens on K < 8192 stop at 3/4 of the SMs, one CTA per SM, where a split of
+    //    1.5 x SMs ran slower (4096x4096 m = 64: 12.7 us at 8/3 vs 14.4 at 8/6; 6144x4096 15.4 at 8/2 vs 15.6 at
+    //    8/4; H200 2026-12-02, `decode_test mid`); 32-token tiles keep 1.5 x SMs (4096x4096 m = 32: 9.8 at 8/6
+    //    vs 11.2 at 8/3).
     const int tokens = decode_detail::wg_tokens(a.m);
     const long long token_tiles = (a.m + tokens - 1) / tokens;
     const bool wide = tokens <= 64 && nbp >= 512;
@@ -1100,7 +1111,7 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, cons
     int split = 1;
     for (int s = 2; s <= std::min(fill_wave ? 8 : 6, max_split); ++s) {
       const long long limit = fill_wave    ? 2ll * sm_count
-                              : two_per_sm ? 3ll * sm_count / 2
+                              : two_per_sm ? (tokens == 64 ? 3ll * sm_count / 4 : 3ll * sm_count / 2)
                                            : (s >= (wide ? 3 : 4) ? 3ll * sm_count / 4 : sm_count);
       if (ctas * s <= limit && one_wave(ctas, s, two_per_sm)) split = s;
     }
