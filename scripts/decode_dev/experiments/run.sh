@@ -6,10 +6,9 @@
 #   bash scripts/decode_dev/experiments/run.sh run     (GPU: logs under $OUT, default build/decode_dev/exp)
 # run: the per-CTA timeline of the benchmark's chains (`decode_test timeline`, with x copied after and before the
 # wait; raw records as CSV under $OUT/timeline), then `check` and `bench` (M 1-16, two rounds) of the one-barrier
-# push epilogue, of the second chunk's loads hoisted and of every consumer lane arriving on the empty barrier,
-# each against the library.
-# racecheck (GPU): the one-stage-ring report of session 10 (benchmarks/NOTES.md) under racecheck, per config, for
-# the library and the all-lanes-arrive variant: a tool artefact of the elected arrive, or a hazard?
+# push epilogue and of the second chunk's loads hoisted, each against the library.
+# racecheck (GPU): check-small under racecheck on one-slot rings, per config, on the library (every consumer lane
+# releases a one-slot ring since session 11; the elected arrive drew racecheck reports there: README.md).
 set -uo pipefail
 cd "$(dirname "$0")/../../.." || exit 1
 B=build/decode_dev
@@ -32,10 +31,8 @@ open("/tmp/exp_tl.cu", "w").write(s.replace(old, new, 1))
 PY
     cp csrc/decode_gemm.cu /tmp/exp_push2.cu && patch -s /tmp/exp_push2.cu "$E/push_one_barrier.patch" || exit 1
     cp csrc/decode_gemm.cu /tmp/exp_ilp.cu && patch -s /tmp/exp_ilp.cu "$E/second_chunk_loads_first.patch" || exit 1
-    cp csrc/decode_gemm.cu /tmp/exp_al.cu && patch -s /tmp/exp_al.cu "$E/all_lanes_arrive.patch" || exit 1
     printf '/tmp/exp_tl.cu|tl|-DEXP_TIMELINE\n/tmp/exp_tl.cu|tlx|-DEXP_TIMELINE -DEXP_X_BEFORE_WAIT\n' > "$B/v_tl.txt"
     printf 'csrc/decode_gemm.cu|lib|\n/tmp/exp_push2.cu|push2|-DEXP_PUSH2\n/tmp/exp_ilp.cu|ilp|-DEXP_ILP\n' > "$B/v_ab.txt"
-    printf '/tmp/exp_al.cu|al|-DEXP_ALL_LANES_ARRIVE\n' >> "$B/v_ab.txt"
     bash scripts/decode_dev/ab.sh build "$B/v_tl.txt"
     bash scripts/decode_dev/ab.sh build "$B/v_ab.txt"
     ;;
@@ -44,13 +41,13 @@ PY
     mkdir -p "$OUT/timeline/x"
     TL_DUMP="$OUT/timeline" TL_SHAPES=1,0,3,6 TL_MS=1,16 timeout 150 "$B/dt_tl" timeline | tee "$OUT/timeline.txt"
     TL_DUMP="$OUT/timeline/x" TL_SHAPES=1,0 TL_MS=1 timeout 60 "$B/dt_tlx" timeline | tee "$OUT/timeline_x.txt"
-    CHECKS="push2 ilp al" ROUNDS=2 OUT="$OUT/ab" bash scripts/decode_dev/ab.sh run "$B/v_ab.txt"
+    CHECKS="push2 ilp" ROUNDS=2 OUT="$OUT/ab" bash scripts/decode_dev/ab.sh run "$B/v_ab.txt"
     ;;
   racecheck)
     OUT=${OUT:-$B/exp}
     mkdir -p "$OUT"
     SAN=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-    for v in lib al; do
+    for v in lib; do
       for c in 8/16/3/1/2 4/16/3/1/2 8/32/3/1/2 8/8/3/1/2 8/16/3/2/2 4/16/3/0/2; do
         CHECK_CONFIGS=$c timeout 120 "$SAN" --tool racecheck --racecheck-report all --print-limit 5 \
           "$B/dt_$v" check-small >"$OUT/racecheck_${v}_${c//\//-}.txt" 2>&1
