@@ -99,7 +99,7 @@ def run_case(case: dict) -> str | None:
     return None
 
 
-def plant(kind: str) -> int:
+def plant(kind: str, config: str | None = None) -> int:
     """A canary for the sanitizer itself: one GEMM whose buffer is deliberately too small (x or out one row short,
     bias 8 elements short) while the array claims the full shape. memcheck must report it; run it in its own
     process (the bad access may also corrupt memory there)."""
@@ -114,7 +114,7 @@ def plant(kind: str) -> int:
     xv = View(x_buf, 0, (m, k), (k, 1))
     ov = View(out_buf, 0, (m, n), (n, 1))
     bv = View(bias_buf, 0, (n,), (1,))
-    config = next(c["name"] for c in w4.list_configs() if not c["zeros"])
+    config = config or next(c["name"] for c in w4.list_configs() if not c["zeros"])
     try:
         w4.gemm(xv, w, bias=bv, out=ov, config=config)
         core.stream_synchronize(0)
@@ -185,9 +185,10 @@ def main() -> int:
                     help="start no new case after this many seconds (cases are ordered so every config runs first)")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--plant", choices=("x", "out", "bias"), help="run only the sanitizer canary of this kind")
+    ap.add_argument("--plant-config", help="the canary's config (default: the first scale-only one)")
     args = ap.parse_args()
     if args.plant:
-        return plant(args.plant)
+        return plant(args.plant, args.plant_config)
 
     configs = w4.list_configs()
     per_config = [config_cases(c, args.scope, args.seed) for c in configs]
