@@ -60,9 +60,10 @@ int find(const TileChoice& t, bool zeros) {
 // points: 10240 x 8192 M = 512 118 us vs 127 for stream-K 128x128; M = 1024 221 vs 247 for 128x256). It competes
 // from one to four waves, and from half to 3/4 of a wave on K >= 8192, at waves x 1.25 (streamk_below_one_wave:
 // 10240 x 8192 M = 256, 66.8 us vs 69.7 for stream-K 128x128); elsewhere below one wave splitting K lost (6144 x
-// 4096 M = 512: 42.8 vs 41.1 us for 128x256), and above four waves it was not measured. Both stream-K tiles compete from M = 128 on (the sweep of 2026-12-02 at
-// M = 128 and 256, benchmarks/results/config-sweep-m128-256-h200.json: 57344 x 8192 M = 256, 3.39 waves of
-// 128x256: 311.5 us against 337.6 data-parallel).
+// 4096 M = 512: 42.8 vs 41.1 us for 128x256), and above four waves it was not measured. Both stream-K tiles
+// compete from M = 128 on (the sweep of 2026-12-02 at M = 128 and 256,
+// benchmarks/results/config-sweep-m128-256-h200.json: 57344 x 8192 M = 256, 3.39 waves of 128x256: 311.5 us
+// against 337.6 data-parallel).
 enum class WaveModel { kWhole, kFractional, kStreamKTail };
 struct TileCost {
   TileChoice tile;

@@ -4,8 +4,9 @@
 #   bash scripts/perf/streamk_decomposition_ab.sh [WHEEL]      (installs WHEEL first, no deps, no index)
 # VARIANTS: space-separated values of W4A16_STREAMK_DECOMPOSITION ("-" = the library's default), each optionally
 # with its own config globs as value=globs (default CONFIGS: the bench's --configs; the data-parallel kernels
-# are unaffected by the variable, so their columns in two passes measure the noise); M: token counts. Logs and one bench.csv per variant under
-# $OUT/<variant>/, then a table of us per call, per config and variant, with cuBLAS fp16 of the same pass.
+# are unaffected by the variable, so their columns in two passes measure the noise); M: token counts. Logs and
+# one bench.csv per variant under $OUT/<variant>/, then a table of us per call, per config and variant, with
+# cuBLAS fp16 of the same pass.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 OUT=${OUT:-build/streamk_ab}
