@@ -4,10 +4,10 @@
 //   decode_test bench        protocol-v2 timing of the Llama shapes at M = 1, 4, 16, auto config (+ a PDL column)
 //   decode_test sweep        the same shapes over tile / split / pipeline / PDL variants
 //   decode_test narrow       the same shapes at M = 1 and 16 over tile x split x ring depth, with the auto choice
-//                            (env NARROW_MS, NARROW_TILES, NARROW_SPLITS, NARROW_STAGES, NARROW_KS: lists replacing
-//                            the defaults)
+//                            (env NARROW_MS, NARROW_WARPS, NARROW_TILES, NARROW_SPLITS, NARROW_STAGES, NARROW_KS:
+//                            lists replacing the defaults)
 //   decode_test mid          the same shapes at M = 32, 64, 128, 256 (warpgroup-MMA kernels) over tile x split
-//                            (env MID_MS: the m list, MID_SPLITS: the splits)
+//                            (env MID_MS: the m list, MID_SPLITS: the splits, MID_NS: only these layer widths)
 //   decode_test profile ...  R eager launches of one config for ncu (profile.sh, stalls.sh)
 //   decode_test thread       a decode call as the first CUDA work of a fresh thread (also the first case of check)
 //   decode_test capture      the process's first decode calls inside a stream capture, then the graph replayed
@@ -312,6 +312,12 @@ static void check(bool small) {
     run_case(wide, {{0, 0, 0, 0, 0}, {0, 0, 0, 0, 2}}, seed++, true);
     Case wide1{5, 12288, 1024, 64, false, false, 1.0f, 0, 0};
     run_case(wide1, {{0, 0, 0, 0, 0}}, seed++, true);
+    // 16-token warpgroup-MMA tiles of 16 blocks, one and two CTAs per SM, an odd chunk count (the last stage holds
+    // one chunk)
+    Case wg16{12, 12288, 1088, 64, false, true, 1.0f, 0, 0, true};
+    run_case(wg16, {{8, 16, 2, 0, 2, true}, {8, 16, 4, 0, 2, true}}, seed++, true);
+    Case wg32z{24, 12288, 1088, 64, true, true, 1.0f, 8, 0};  // 32 tokens, zero points, the auto config
+    run_case(wg32z, {{0, 0, 0, 0, 0}, {8, 16, 4, 0, 2}}, seed++, true);
     // m 17-64: token tiles of 32 and 64, both grid sizes, zero points
     Case mid32{32, 4096, 4096, 128, false, true, 1.0f, 0, 0, true};
     run_case(mid32, {{0, 0, 0, 0, 0}, {8, 16, 8, 0, 2}, {8, 32, 4, 0, 2}}, seed++, true);
@@ -671,22 +677,24 @@ static void sweep_narrow() {
       const double t_auto = time_config(b, m, &ac, stream);
       double best = 1e30;
       DecodeConfig bc = ac;
-      std::printf("narrow N=%d K=%d M=%d floor=%.2f auto(%d/%d st%d)=%.2f |", sh[0], sh[1], m, fl, ac.tile_nb, ac.split,
-                  ac.stages, t_auto);
-      for (int tn : env_ints("NARROW_TILES", {16, 32}))
-        for (int sp : env_ints("NARROW_SPLITS", {2, 4, 6, 8}))
-          for (int st : env_ints("NARROW_STAGES", {0, 2, 4})) {
-            DecodeConfig c{8, tn, sp, st, 2};
-            if (sp > sh[1] / 64) continue;
-            const double t = time_config(b, m, &c, stream);
-            std::printf(" %d/%d/%d:%.1f", tn, sp, st, t);
-            if (t > 0 && t < best) {
-              best = t;
-              bc = c;
+      std::printf("narrow N=%d K=%d M=%d floor=%.2f auto(%d/%d/%d st%d)=%.2f |", sh[0], sh[1], m, fl, ac.warps,
+                  ac.tile_nb, ac.split, ac.stages, t_auto);
+      for (int warps : env_ints("NARROW_WARPS", {8}))
+        for (int tn : env_ints("NARROW_TILES", {16, 32}))
+          for (int sp : env_ints("NARROW_SPLITS", {2, 4, 6, 8}))
+            for (int st : env_ints("NARROW_STAGES", {0, 2, 4})) {
+              DecodeConfig c{warps, tn, sp, st, 2};
+              if (sp > sh[1] / 64 || !w4a16::decode_config_valid(c, m)) continue;
+              const double t = time_config(b, m, &c, stream);
+              std::printf(" %s%d/%d/%d:%.1f", warps == 8 ? "" : "w4:", tn, sp, st, t);
+              if (t > 0 && t < best) {
+                best = t;
+                bc = c;
+              }
             }
-          }
-      std::printf("\n  BEST N=%d K=%d M=%d: %d/%d st%d %.2f us (%.2fx floor) vs auto %.2f (%.2fx)\n", sh[0], sh[1], m,
-                  bc.tile_nb, bc.split, bc.stages, best, best / fl, t_auto, t_auto / fl);
+      std::printf("\n  BEST N=%d K=%d M=%d: %d/%d/%d st%d %.2f us (%.2fx floor) vs auto %d/%d/%d %.2f (%.2fx)\n", sh[0],
+                  sh[1], m, bc.warps, bc.tile_nb, bc.split, bc.stages, best, best / fl, ac.warps, ac.tile_nb, ac.split,
+                  t_auto, t_auto / fl);
       std::fflush(stdout);
     }
     free_shape(b);
@@ -700,7 +708,9 @@ static void sweep_mid() {
   cudaStream_t stream;
   CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   const double bw = copy_bandwidth();
+  const std::vector<int> only_n = env_ints("MID_NS", {});
   for (const NK& sh : kShapes) {
+    if (!only_n.empty() && std::find(only_n.begin(), only_n.end(), sh.n) == only_n.end()) continue;
     ShapeBufs b = alloc_shape(sh.n, sh.k, 256);
     for (int m : env_ints("MID_MS", {32, 64, 128, 256})) {
       DecodeConfig ac = auto_config(make_args(b, 0, m));
