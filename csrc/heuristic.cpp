@@ -19,8 +19,13 @@ struct TileChoice {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// CTA tiles of a launch: CUTLASS rounds the tiles along the weights up to whole clusters, and the padding CTAs
+// hold SMs like the others, so the wave model and the stream-K rule both count them.
+int64_t cluster_tiles(int64_t n, int64_t m, int tile_n, int tile_m, int cluster_n) {
+  return ceil_div(ceil_div(n, tile_n), cluster_n) * cluster_n * ceil_div(m, tile_m);
+}
 int64_t num_tiles(const w4a16_gemm_args_t& a, const TileChoice& t) {
-  return ceil_div(a.n, t.tile_n) * ceil_div(a.m, t.tile_m);
+  return cluster_tiles(a.n, a.m, t.tile_n, t.tile_m, t.cluster_n);
 }
 
 // Stream-K below one wave. CUTLASS's heuristic runs a grid of half a wave to one data-parallel (the stream-K
@@ -221,8 +226,7 @@ StreamKDecomposition select_streamk_decomposition(const w4a16_gemm_args_t& a, in
     return -1;
   }();
   if (forced >= 0) return forced ? StreamKDecomposition::kStreamK : StreamKDecomposition::kHeuristic;
-  // CUTLASS counts tiles in whole clusters along the weights.
-  const int64_t tiles = ceil_div(ceil_div(a.n, tile_n), cluster_n) * cluster_n * ceil_div(a.m, tile_m);
+  const int64_t tiles = cluster_tiles(a.n, a.m, tile_n, tile_m, cluster_n);
   return streamk_below_one_wave(tiles, a.k, sm_count) ? StreamKDecomposition::kStreamK
                                                       : StreamKDecomposition::kHeuristic;
 }
