@@ -22,7 +22,8 @@
 // 128-byte-swizzled shared-memory B operand (grid z: token tiles). One wait per stage: RS wgmma cannot overlap the
 // next stage's dequantization in the same warpgroup (ptxas serializes a batch whose register operands are written
 // while it runs), so the other warpgroup, and a second CTA per SM where registers allow, keep the tensor cores
-// busy.
+// busy; 16-block tiles of <= 32 tokens wait per chunk instead, which halves their A fragments and lets two CTAs
+// share an SM (CHUNK_BATCH).
 // Reduction: the consumer warps' fp32 accumulators go to shared memory; after a cluster barrier, CTA r of the
 // cluster sums slice r of the tile's outputs over the cluster's CTAs in rank order through distributed shared
 // memory, applies alpha and bias and writes fp16. Same inputs, same config -> same bits. No workspace.
@@ -289,47 +290,60 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t& r0, uint32_
 
 // ---- the kernel -----------------------------------------------------------------------------------------------
 
-// Register budget. decode_select_config sizes grids for two CTAs per SM where the kernel allows it, and the register
-// file is split over the four schedulers (16K registers each): two CTAs of 9 warps put 5 warps on one scheduler,
-// so 5 x 32 x R <= 16384, R <= 96 (allocation in steps of 8). Unbounded, ptxas took 113 for the m <= 8 kernel
-// and those grids ran in two waves: 70B gate_up at m = 1 took 78 us instead of 62 (H200; ncu "Block Limit
-// Registers 1"). What decides the fit is the fp32 sums a lane keeps: the m > 8 kernel of 32-block tiles keeps 64
-// (per-group sums of integer products plus the scaled total) and needed 127 registers (212 bytes of spills at 96),
-// while 32 fit (92 registers when SCALE_IN_A drops the per-group sums). So a flavour runs two per SM iff its lane
-// keeps at most 32 sums; the others run one CTA per SM, with up to the 168 registers 9 warps allow.
+// The registers a thread may use when `ctas` CTAs of cw consumer warps + the producer share an SM: the register
+// file is split over the four schedulers (16K registers each), so R <= 16384 / (32 x the most warps one scheduler
+// gets), in steps of 8, and at most 168. Two CTAs of 9 warps: 5 warps on one scheduler, 96 registers; two CTAs of
+// 5 warps, or one of 9: 3 warps, 168.
+constexpr int registers_at(int ctas, int cw) {
+  const int warps_per_scheduler = (ctas * (cw + 1) + 3) / 4;
+  const int cap = 16384 / (32 * warps_per_scheduler) / 8 * 8;
+  return cap < 168 ? cap : 168;
+}
+constexpr int kTwoPerSmRegisters = registers_at(2, 8);
+static_assert(kTwoPerSmRegisters == 96 && registers_at(2, 4) == 168 && registers_at(1, 8) == 168, "residency");
+
+// Register budget. decode_select_config sizes grids for two CTAs per SM where the kernel allows it. Unbounded, ptxas
+// took 113 registers for the m <= 8 kernel of 8 consumer warps and those grids ran in two waves: 70B gate_up at
+// m = 1 took 78 us instead of 62 (H200; ncu "Block Limit Registers 1"). What decides the fit is the fp32 sums a
+// lane keeps: the m > 8 kernel of 32-block tiles keeps 64 (per-group sums of integer products plus the scaled
+// total) and needed 127 registers (212 bytes of spills at 96), while 32 fit (92 registers when SCALE_IN_A drops
+// the per-group sums). So a flavour of 8 consumer warps runs two per SM iff its lane keeps at most 32 sums. Two CTAs
+// of 4 consumer warps allow 168 registers, and their m > 8 kernel keeping 64 sums takes 112, so it keeps the exact
+// per-group sums at two per SM (H200, decode_test bench against scales in fp16: 70B qkv / o / down at m = 16
+// 23.7 -> 23.1, 19.5 -> 19.0, 52.1 -> 50.1 us). The others run one CTA per SM, with up to 168 registers.
 template <int CW, int TN, int MT, bool SCALE_IN_A>
 constexpr int lane_sums() {
   using S = Shape<CW, TN, MT, false>;  // (zero points do not change the accumulators)
   return S::WN * MT * 4 * (SCALE_IN_A ? S::NACC : S::NACC + 1);
 }
-constexpr int kTwoPerSmRegisters = 96;
-template <int CW, int TN, int MT, bool SCALE_IN_A, bool WG = (MT >= 4)>
+template <int CW, int TN, int MT, bool SCALE_IN_A, bool WG = (MT >= 4), bool CHUNK_BATCH = false>
 constexpr bool two_per_sm_kernel() {
   using S = Shape<CW, TN, MT, false, WG>;
-  // warpgroup-MMA kernels: a lane keeps WN x (tokens / 2) sums and the A fragments of a stage, 2 x 4 x 4 x WN.
-  if constexpr (S::kWG) return S::WN * (S::kTokens / 2 + 2 * kChunkKb * 4) <= 64;
-  return lane_sums<CW, TN, MT, SCALE_IN_A>() <= 32;
+  // warpgroup-MMA kernels: a lane keeps WN x (tokens / 2) sums and the A fragments of a stage, 2 x 4 x 4 x WN (of
+  // one chunk, 4 x 4 x WN, with CHUNK_BATCH).
+  if constexpr (S::kWG) return S::WN * (S::kTokens / 2 + (CHUNK_BATCH ? 1 : 2) * kChunkKb * 4) <= 64;
+  return lane_sums<CW, TN, MT, SCALE_IN_A>() <= (registers_at(2, CW) >= 168 ? 64 : 32);
 }
-// The cap that lets the kernel's residency happen: the CTAs of an SM spread their warps over the four schedulers,
-// whose register files hold 16K registers each, so R <= 16384 / (32 x the most warps one scheduler gets), in steps
-// of 8. Two CTAs of 8 consumer warps + the producer: 5 warps on one scheduler, 96 registers; two CTAs of 4 + 1:
-// 3 warps, 168; one CTA of 9 warps: 3 warps, 168.
-template <int CW, int TN, int MT, bool SCALE_IN_A, bool WG = (MT >= 4)>
+// The cap that lets the kernel's residency happen.
+template <int CW, int TN, int MT, bool SCALE_IN_A, bool WG = (MT >= 4), bool CHUNK_BATCH = false>
 constexpr int register_cap() {
-  const int ctas = two_per_sm_kernel<CW, TN, MT, SCALE_IN_A, WG>() ? 2 : 1;
-  const int warps_per_scheduler = (ctas * (CW + 1) + 3) / 4;
-  const int cap = 16384 / (32 * warps_per_scheduler) / 8 * 8;
-  return cap < 168 ? cap : 168;
+  return registers_at(two_per_sm_kernel<CW, TN, MT, SCALE_IN_A, WG, CHUNK_BATCH>() ? 2 : 1, CW);
 }
 static_assert(register_cap<8, 16, 1, false>() == kTwoPerSmRegisters, "two 9-warp CTAs per SM");
 static_assert(register_cap<4, 16, 1, false>() == 168, "two 5-warp CTAs per SM");
+static_assert(two_per_sm_kernel<4, 16, 2, false>() && !two_per_sm_kernel<8, 32, 2, false>(), "sums per lane");
+static_assert(!two_per_sm_kernel<8, 16, 4, true>() && two_per_sm_kernel<8, 16, 4, true, true, true>() &&
+                  !two_per_sm_kernel<8, 16, 8, true, true, true>(),
+              "16-block warpgroup-MMA tiles pair up at <= 32 tokens in chunk batches");
 
 // SCALE_IN_A: the dequantized weights are scaled (and shifted by the zero point) in fp16 before the mma, so the
 // accumulators hold final sums; otherwise the mma sums integer weights and each scale group's fp32 sum is scaled
-// (exact products, two accumulator sets). Zero points always take the first form.
-template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A, bool WG = (MT >= 4)>
+// (exact products, two accumulator sets). Zero points always take the first form, and so do the warpgroup-MMA
+// kernels. CHUNK_BATCH (warpgroup MMA): one wgmma batch and wait per chunk instead of per stage, so that a lane
+// holds one chunk's A fragments and 16-block tiles of <= 32 tokens fit two CTAs per SM (launch_wg).
+template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A, bool WG = (MT >= 4), bool CHUNK_BATCH = false>
 __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
-    __maxnreg__((register_cap<CW, TN, MT, SCALE_IN_A, WG>()))
+    __maxnreg__((register_cap<CW, TN, MT, SCALE_IN_A, WG, CHUNK_BATCH>()))
         decode_kernel(const __grid_constant__ Params p) {
   using S = Shape<CW, TN, MT, ZEROS, WG>;
   constexpr int WN = S::WN, NACC = S::NACC, kThreads = S::kThreads;
@@ -452,7 +466,8 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
   } else if constexpr (S::kWG) {
     // ------------------------------------------------------------------ consumer warpgroups (warpgroup MMA)
     // Per stage: dequantize and scale both chunks' weights into A fragments (a[chunk][k-block][group]), issue
-    // 2 x 4 x WN wgmma on the chunks' x atoms, wait for them and release the ring slot.
+    // 2 x 4 x WN wgmma on the chunks' x atoms, wait for them and release the ring slot. CHUNK_BATCH: the same per
+    // chunk, through one buffer of A fragments.
     constexpr int NT = S::kTokens;
     const int wg = warp >> 2, wl = warp & 3;
     float d[WN][NT / 2];
@@ -460,9 +475,9 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
     for (int j = 0; j < WN; ++j)
 #pragma unroll
       for (int e = 0; e < NT / 2; ++e) d[j][e] = 0.f;
-    uint32_t a[2][kChunkKb][WN][4];
-    // Dequantizes chunk h of the slot at sp into a[h] (scales, and zero points, applied in fp16).
-    auto load_a = [&](const uint8_t* sp, int h) {
+    uint32_t a[CHUNK_BATCH ? 1 : 2][kChunkKb][WN][4];
+    // Dequantizes chunk h of the slot at sp into a[buf] (scales, and zero points, applied in fp16).
+    auto load_a = [&](const uint8_t* sp, int h, int buf) {
       const __half* srow = reinterpret_cast<const __half*>(sp + S::kW + S::kX + h * S::kSRow);
 #pragma unroll
       for (int j = 0; j < WN; ++j) {
@@ -473,19 +488,27 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
         for (int kk = 0; kk < kChunkKb; ++kk) {
           const uint32_t word =
               *reinterpret_cast<const uint32_t*>(sp + ((h * kChunkKb + kk) * TN + nb) * 128 + lane * 4);
-          dequant_scaled<ZEROS>(word, sc_lo, sc_hi, zr_lo, zr_hi, a[h][kk][j]);
+          dequant_scaled<ZEROS>(word, sc_lo, sc_hi, zr_lo, zr_hi, a[buf][kk][j]);
         }
       }
     };
-    // The fences pin the A fragments' definitions (and the accumulators) before wgmma.fence: an ALU op sunk
-    // between the wgmma of a batch makes ptxas serialize them (C7513).
-    auto fence_a = [&](int h) {
+    auto zero_a = [&](int buf) {
 #pragma unroll
       for (int kk = 0; kk < kChunkKb; ++kk)
 #pragma unroll
         for (int j = 0; j < WN; ++j)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) cute::warpgroup_fence_operand(a[h][kk][j][e]);
+          for (int e = 0; e < 4; ++e) a[buf][kk][j][e] = 0u;
+    };
+    // The fences pin the A fragments' definitions (and the accumulators) before wgmma.fence: an ALU op sunk
+    // between the wgmma of a batch makes ptxas serialize them (C7513).
+    auto fence_a = [&](int buf) {
+#pragma unroll
+      for (int kk = 0; kk < kChunkKb; ++kk)
+#pragma unroll
+        for (int j = 0; j < WN; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) cute::warpgroup_fence_operand(a[buf][kk][j][e]);
     };
     auto fence_d = [&] {
 #pragma unroll
@@ -493,12 +516,12 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
 #pragma unroll
         for (int e = 0; e < NT / 2; ++e) cute::warpgroup_fence_operand(d[j][e]);
     };
-    auto mma_chunk = [&](uint32_t xs, int h) {
+    auto mma_chunk = [&](uint32_t xs, int h, int buf) {
 #pragma unroll
       for (int kk = 0; kk < kChunkKb; ++kk)
 #pragma unroll
         for (int j = 0; j < WN; ++j)
-          wgmma_rs<NT>(d[j], a[h][kk][j], sw128_kmajor_desc(xs + h * (NT * 128) + kk * 32));
+          wgmma_rs<NT>(d[j], a[buf][kk][j], sw128_kmajor_desc(xs + h * (NT * 128) + kk * 32));
     };
     RingCursor ring_at;
 #pragma unroll 1
@@ -506,30 +529,43 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
       mbar_wait(bar_full + 8 * ring_at.slot, ring_at.phase);
       const uint8_t* sp = ring + ring_at.slot * S::kStage;
       const uint32_t xs = ring_addr + ring_at.slot * S::kStage + S::kW;
-      // Both chunks of the stage are dequantized before one batch of wgmma: more independent work per warp
-      // between waits. The batch is the same every stage: a wgmma under a branch makes ptxas serialize them all
-      // (C7520), so a stage without a second chunk multiplies zero weights with zeros (the producer's x box for
-      // it lies past x's last column).
-      load_a(sp, 0);
-      if (c_begin + 2 * i + 1 < c_end) {
-        load_a(sp, 1);
+      // The batches are the same every stage: a wgmma under a branch makes ptxas serialize them all (C7520), so a
+      // stage without a second chunk multiplies zero weights with zeros (the producer's x box for it lies past
+      // x's last column).
+      auto dequantize_chunk = [&](int h, int buf) {
+        if (h == 0 || c_begin + 2 * i + 1 < c_end) {
+          load_a(sp, h, buf);
+        } else {
+          zero_a(buf);
+        }
+      };
+      if constexpr (CHUNK_BATCH) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          dequantize_chunk(h, 0);
+          fence_a(0);
+          fence_d();
+          cute::warpgroup_arrive();
+          mma_chunk(xs, h, 0);
+          cute::warpgroup_commit_batch();
+          fence_d();
+          cute::warpgroup_wait<0>();
+        }
       } else {
-#pragma unroll
-        for (int kk = 0; kk < kChunkKb; ++kk)
-#pragma unroll
-          for (int j = 0; j < WN; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) a[1][kk][j][e] = 0u;
+        // Both chunks of the stage are dequantized before one batch of wgmma: more independent work per warp
+        // between waits.
+        dequantize_chunk(0, 0);
+        dequantize_chunk(1, 1);
+        fence_a(0);
+        fence_a(1);
+        fence_d();
+        cute::warpgroup_arrive();
+        mma_chunk(xs, 0, 0);
+        mma_chunk(xs, 1, 1);
+        cute::warpgroup_commit_batch();
+        fence_d();
+        cute::warpgroup_wait<0>();
       }
-      fence_a(0);
-      fence_a(1);
-      fence_d();
-      cute::warpgroup_arrive();
-      mma_chunk(xs, 0);
-      mma_chunk(xs, 1);
-      cute::warpgroup_commit_batch();
-      fence_d();
-      cute::warpgroup_wait<0>();
       __syncwarp();
       if (releases_slot) mbar_arrive(bar_empty + 8 * ring_at.slot);
       ring_at.advance(nstg);
@@ -810,7 +846,7 @@ w4a16_status_t encode_x_map(Params& p, int tokens) {
   return W4A16_OK;
 }
 
-template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A, bool WG = (MT >= 4)>
+template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A, bool WG = (MT >= 4), bool CHUNK_BATCH = false>
 w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages, cudaStream_t stream) {
   using S = Shape<CW, TN, MT, ZEROS, WG>;
   if constexpr (S::kWG) {
@@ -818,7 +854,8 @@ w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages
     if (st != W4A16_OK) return st;
   }
   static_assert(SCALE_IN_A || !ZEROS, "zero points are applied to the weights before the mma");
-  auto kernel = decode_kernel<CW, TN, MT, ZEROS, SCALE_IN_A, WG>;
+  static_assert(!CHUNK_BATCH || WG, "chunk batches are a warpgroup-MMA flavour");
+  auto kernel = decode_kernel<CW, TN, MT, ZEROS, SCALE_IN_A, WG, CHUNK_BATCH>;
   const int nstages_cta =
       S::kWG ? ((p.nch + 1) / 2 + p.split - 1) / p.split : ((p.nch + p.split - 1) / p.split + 1) / 2;
   p.stages = pick_stages<CW, TN, MT, ZEROS, WG>(nstages_cta, two_per_sm, requested_stages);
@@ -931,13 +968,21 @@ w4a16_status_t dispatch_m(const Params& p, int tiles, int sm, int stages, bool z
   return dispatch_mode<CW, TN, 2>(p, tiles, sm, stages, zeros, stream);
 }
 
+// A grid that wants two CTAs per SM takes the flavour that fits two: a stage's batch where its A fragments fit,
+// else chunk batches (16-block tiles of <= 32 tokens).
 template <int TN, int MT>
 w4a16_status_t launch_wg(const Params& p, int tiles, int sm, int stages, bool zeros, cudaStream_t stream) {
   const int token_tiles = (p.m + 8 * MT - 1) / (8 * MT);
-  const bool two_per_sm = two_per_sm_kernel<8, TN, MT, true, true>() &&
-                          wants_two_per_sm(static_cast<long long>(tiles) * p.split * token_tiles, sm);
-  if (zeros) return launch<8, TN, MT, true, true, true>(p, tiles, two_per_sm, stages, stream);
-  return launch<8, TN, MT, false, true, true>(p, tiles, two_per_sm, stages, stream);
+  const bool two = wants_two_per_sm(static_cast<long long>(tiles) * p.split * token_tiles, sm);
+  constexpr bool stage_pairs = two_per_sm_kernel<8, TN, MT, true, true>();
+  if constexpr (!stage_pairs && two_per_sm_kernel<8, TN, MT, true, true, true>()) {
+    if (two) {
+      if (zeros) return launch<8, TN, MT, true, true, true, true>(p, tiles, true, stages, stream);
+      return launch<8, TN, MT, false, true, true, true>(p, tiles, true, stages, stream);
+    }
+  }
+  if (zeros) return launch<8, TN, MT, true, true, true>(p, tiles, two && stage_pairs, stages, stream);
+  return launch<8, TN, MT, false, true, true>(p, tiles, two && stage_pairs, stages, stream);
 }
 
 w4a16_status_t dispatch(const DecodeConfig& c, const Params& p, int tiles, int sm, bool zeros,
@@ -1100,13 +1145,19 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, cons
     //    14.3 vs 14.8). Tiles of 64 tokens on K < 8192 stop at 3/4 of the SMs, one CTA per SM, where a split of
     //    1.5 x SMs ran slower (4096x4096 m = 64: 12.7 us at 8/3 vs 14.4 at 8/6; 6144x4096 15.4 at 8/2 vs 15.6 at
     //    8/4; H200 2026-12-02, `decode_test mid`); 32-token tiles keep 1.5 x SMs (4096x4096 m = 32: 9.8 at 8/6
-    //    vs 11.2 at 8/3).
+    //    vs 11.2 at 8/3);
+    //  - wider layers at <= 32 tokens: 16-block tiles two per SM (the chunk-batch flavour, launch_wg), as many CTAs
+    //    as fit one wave (H200 2026-12-02, `decode_test mid` m = 32 against one per SM: 57344x8192 100.3 us at
+    //    16/1 vs 118.2; 28672x4096 28.9 at 16/2 vs 31.9 at 16/1; 10240x8192 26.9 at 16/5 vs 31.0 at 16/2;
+    //    8192x8192 22.7 at 16/7 vs 23.8 at 16/3; 8192x28672 56.7 at 16/7 vs 69.9 at 16/3; every split short of
+    //    the fullest wave, and every grid past it, was slower).
     const int tokens = decode_detail::wg_tokens(a.m);
     const long long token_tiles = (a.m + tokens - 1) / tokens;
     const bool wide = tokens <= 64 && nbp >= 512;
     const int tn = wide ? 16 : 8;
-    const bool two_per_sm = tokens <= 64 && !wide;
-    const bool fill_wave = two_per_sm && nch >= 128;
+    const bool wide_pairs = wide && tokens <= 32;
+    const bool two_per_sm = (tokens <= 64 && !wide) || wide_pairs;
+    const bool fill_wave = (two_per_sm && nch >= 128) || wide_pairs;
     const long long ctas = (nbp + tn - 1) / tn * token_tiles;
     int split = 1;
     for (int s = 2; s <= std::min(fill_wave ? 8 : 6, max_split); ++s) {

@@ -84,7 +84,8 @@ def test_every_config(rng, config, group_size):
 
 # The warpgroup-MMA decode kernels (m 17-256: token tiles of 32, 64 and 128, csrc/decode_gemm.cu) through the
 # decode config, with strided x and out: odd chunk counts (a stage of one chunk multiplies zero weights), split-K
-# clusters, per-column scales, the 16-block tiles of wide layers, several token tiles; bit-identical twice.
+# clusters, per-column scales, the 16-block tiles of wide layers (one and two CTAs per SM), several token tiles;
+# bit-identical twice.
 WGMMA_DECODE = [
     # m, n, k, group_size, zeros
     (17, 136, 192, 64, False),
@@ -92,7 +93,8 @@ WGMMA_DECODE = [
     (48, 264, 4160, None, False),
     (64, 16384, 512, 128, False),
     (32, 8200, 576, 64, False),   # 16-block tiles from N = 8192 on: a ragged last tile, 9 chunks
-    (12, 8184, 640, 128, True),   # m 9-16 on the WG kernel, 16-block tiles
+    (12, 8184, 640, 128, True),   # m 9-16 on the WG kernel, 16-block tiles (two per SM: chunk batches)
+    (24, 12288, 1024, 128, True),  # 16-block tiles of 32 tokens, two per SM (chunk batches), zero points
     (65, 1032, 1024, 64, True),
     (128, 4096, 4096, 128, False),
     (200, 520, 640, 128, True),
