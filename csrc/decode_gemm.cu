@@ -384,10 +384,11 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
   // arriving costs up to 3% on the 4-warp kernels (70B layers at m = 1-4, H200 2026-12-02), so only the one-slot
   // ring pays it (a requested stage count of 1; pick_stages gives one slot by itself only to a CTA of one stage,
   // which never refills it).
-  const bool releases_slot = nstg == 1 || lane == 0;
+  const bool every_lane_releases = nstg == 1;
+  const bool releases_slot = every_lane_releases || lane == 0;
   if (tid < nstg) {  // one thread per ring slot
     mbar_init(bar_full + 8 * tid, 1);
-    mbar_init(bar_empty + 8 * tid, nstg == 1 ? CW * 32 : CW);
+    mbar_init(bar_empty + 8 * tid, every_lane_releases ? CW * 32 : CW);  // the arrivals releases_slot makes
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
