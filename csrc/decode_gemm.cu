@@ -214,6 +214,21 @@ __device__ __forceinline__ void dequant_int(uint32_t w, half2 (&q)[4]) {
   q[3] = __hfma2(as_h2(and_xor<0x00F000F0u, 0x64806480u>(w8)), k1_16, km72);
 }
 
+// One packed word -> its 4 A-fragment registers as exact fp16 subnormals, one LOP3 each and no fp16 arithmetic:
+// (q + 8) * 2^-24 in rows g (registers 0, 2: the 0x000F000F nibbles, xor 8) and 16 (q + 8) * 2^-24 in rows g + 8
+// (registers 1, 3: the 0x00F000F0 nibbles). The mma sums of these minus those of kOffsetA (8 * 2^-24, 8 * 2^-20:
+// the offset 8 at each row's power of two), times 2^24 or 2^20, are the integer sums. The tensor cores take fp16
+// subnormals exactly, and the products, ~2^-24 |x|, are normal fp32.
+__device__ __forceinline__ void dequant_subnormal(uint32_t w, uint32_t (&a)[4]) {
+  const uint32_t w8 = w >> 8;
+  a[0] = and_xor<0x000F000Fu, 0x00080008u>(w);
+  a[1] = and_xor<0x00F000F0u, 0x00800080u>(w);
+  a[2] = and_xor<0x000F000Fu, 0x00080008u>(w8);
+  a[3] = and_xor<0x00F000F0u, 0x00800080u>(w8);
+}
+constexpr uint32_t kOffsetLo = 0x00080008u, kOffsetHi = 0x00800080u;  // kOffsetA's rows g, g + 8
+constexpr float kSubnormalLo = 16777216.f, kSubnormalHi = 1048576.f;  // 2^24 (rows g), 2^20 (rows g + 8)
+
 // The scale (and zero point) of A-fragment rows `row` and `row + 8`, broadcast to half2, from a stage's scale row
 // (zero row TN*16 halves after it).
 template <bool ZEROS, int TN>
@@ -336,6 +351,57 @@ static_assert(!two_per_sm_kernel<8, 16, 4, true>() && two_per_sm_kernel<8, 16, 4
                   !two_per_sm_kernel<8, 16, 8, true, true, true>(),
               "16-block warpgroup-MMA tiles pair up at <= 32 tokens in chunk batches");
 
+// A lane's mma accumulators (n-blocks nb_first .., registers e = 0..3 each: rows g, g + 8, tokens 2 q4, 2 q4 + 1) as
+// exact integer sums scaled per group, over chunks [c_begin, c_end), straight from global memory in fp32: the slow
+// path of the subnormal-weight kernels when x holds an Inf or NaN. Not inlined, so that its registers stay out of
+// the kernel's K loop.
+__device__ __noinline__ void exact_lane_sums(const Params& p, const __half* x_tile, int nb_first, int nblocks, int lane,
+                                             int m_rows, int c_begin, int c_end, float* out) {
+  const int g = lane >> 2, q4 = lane & 3;
+  for (int j = 0; j < nblocks; ++j) {
+    const int nb = nb_first + j;
+    for (int e = 0; e < 4; ++e) {
+      const int row = g + (e >> 1) * 8, t = 2 * q4 + (e & 1), n = nb * 16 + row;
+      float total = 0.f;
+      if (n < p.n && t < m_rows) {
+        const __half* xr = x_tile + static_cast<long long>(t) * p.ldx;
+        for (int c = c_begin; c < c_end; ++c) {
+          float sum = 0.f;
+          for (int kb = c * kChunkKb; kb < (c + 1) * kChunkKb; ++kb)
+            for (int l = 0; l < 4; ++l) {  // the words of lanes 4g .. 4g + 3 hold rows g and g + 8 of the k-block
+              const uint32_t word = *reinterpret_cast<const uint32_t*>(
+                  p.w + (static_cast<long long>(kb) * p.nbp + nb) * 128 + (4 * g + l) * 4);
+              // nibble slots [v0, v2, v4, v6, v1, v3, v5, v7]: row g has v0, v1 (k = 2l, 2l + 1) and v4, v5
+              // (k + 8), row g + 8 the next slot of each
+              constexpr int kSlot[4] = {0, 4, 2, 6};
+              for (int v = 0; v < 4; ++v) {
+                const uint32_t nib = (word >> (4 * (kSlot[v] + (e >> 1)))) & 0xF;
+                const int qv = static_cast<int>(nib) - static_cast<int>((nib & 8) << 1);
+                const int k = kb * 16 + 2 * l + (v & 1) + (v >> 1) * 8;
+                sum = fmaf(static_cast<float>(qv), __half2float(xr[k]), sum);
+              }
+            }
+          total = fmaf(sum, __half2float(p.s[static_cast<long long>(c >> p.group_shift) * p.n + n]), total);
+        }
+      }
+      out[4 * j + e] = total;
+    }
+  }
+}
+
+// Integer weights as fp16 subnormals (dequant_subnormal) in warps of >= 4 n-blocks and one token tile: the offset
+// sums cost one mma per k-block, shared by the warp's n-blocks, so fewer blocks lose (H200, decode_test bench: 8B
+// down at m = 1 +10% with one block a warp, 8B o +3% with two; m = 9-16 +1%).
+template <int CW, int TN, int MT, bool SCALE_IN_A, bool WG>
+__host__ __device__ constexpr bool subnormal_weights() {
+  return !WG && !SCALE_IN_A && MT == 1 && TN / CW >= 4;
+}
+// Whether K is split among a cluster's CTAs in whole stages (an even c_begin) rather than chunks.
+template <int CW, int TN, int MT, bool SCALE_IN_A, bool WG>
+__host__ __device__ constexpr bool splits_in_stages() {
+  return WG || subnormal_weights<CW, TN, MT, SCALE_IN_A, WG>();
+}
+
 // SCALE_IN_A: the dequantized weights are scaled (and shifted by the zero point) in fp16 before the mma, so the
 // accumulators hold final sums; otherwise the mma sums integer weights and each scale group's fp32 sum is scaled
 // (exact products, two accumulator sets). Zero points always take the first form, and so do the warpgroup-MMA
@@ -357,12 +423,15 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
   const int n0 = nb0 * 16;
   // This CTA's chunks [c_begin, c_end); stage i holds chunks c_begin + 2i and c_begin + 2i + 1 (if < c_end). The
   // warpgroup-MMA kernels split K in whole stages, so that only the last stage of an odd chunk count holds one
-  // chunk (its batch multiplies zero weights with a zero-filled x box).
-  const int c_begin = S::kWG ? 2 * static_cast<int>(static_cast<long long>(rank) * ((p.nch + 1) / 2) / p.split)
-                             : static_cast<int>(static_cast<long long>(rank) * p.nch / p.split);
+  // chunk (its batch multiplies zero weights with a zero-filled x box); so do the subnormal-weight kernels, whose
+  // flushes then fall at stage ends (a chunk split put scale groups across stages and cost a second flush a stage).
+  constexpr bool kSubnormal = subnormal_weights<CW, TN, MT, SCALE_IN_A, WG>();
+  constexpr bool kStageSplit = splits_in_stages<CW, TN, MT, SCALE_IN_A, WG>();
+  const int c_begin = kStageSplit ? 2 * static_cast<int>(static_cast<long long>(rank) * ((p.nch + 1) / 2) / p.split)
+                                  : static_cast<int>(static_cast<long long>(rank) * p.nch / p.split);
   const int c_end =
-      S::kWG ? min(p.nch, 2 * static_cast<int>(static_cast<long long>(rank + 1) * ((p.nch + 1) / 2) / p.split))
-             : static_cast<int>(static_cast<long long>(rank + 1) * p.nch / p.split);
+      kStageSplit ? min(p.nch, 2 * static_cast<int>(static_cast<long long>(rank + 1) * ((p.nch + 1) / 2) / p.split))
+                  : static_cast<int>(static_cast<long long>(rank + 1) * p.nch / p.split);
   const int nstages = (c_end - c_begin + 1) >> 1;
   const int nstg = p.stages;
   const uint32_t bar_full = smem_addr(smem);            // nstg mbarriers: stage landed
@@ -581,17 +650,20 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
     // ------------------------------------------------------------------ consumer warps
     // part[u]: the mma sums of k-blocks of parity u (two chains when there are few); integer weights flush them
     // into acc, scaled, at the end of every scale group; weights scaled in fp16 (SCALE_IN_A) add them up at the end.
+    // kSubnormal (subnormal_weights): the integer weights go to the mma as subnormals (dequant_subnormal: 5 ALU ops a
+    // word instead of 5 + 4 fp16 ops), and one mma per k-block sums the offsets, offs[u], for all the warp's n-blocks
+    // (H200, decode_test bench: 70B qkv / o / down at m = 1-4 -4 to -6%, 8B / 70B gate_up -3 / -1%). Flushing at
+    // every stage end keeps the offset sums short: per-column scales on K = 14336 with positive x gave rel. error
+    // 3.9e-4 with one flush a CTA, and 2.09e-4 (as exact integers) with these.
+    const uint32_t offset_a[4] = {kOffsetLo, kOffsetHi, kOffsetLo, kOffsetHi};
     float part[NACC][WN][MT][4];
+    float offs[2][4];
 #pragma unroll
     for (int j = 0; j < WN; ++j)
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          acc[j][mt][e] = 0.f;
-#pragma unroll
-          for (int u = 0; u < NACC; ++u) part[u][j][mt][e] = 0.f;
-        }
+        for (int e = 0; e < 4; ++e) acc[j][mt][e] = 0.f;
     // ldmatrix row addresses of this lane inside an x slot: lanes 8i..8i+7 give the rows of matrix i; matrix
     // (i & 1) is the low / high 8 columns of a k-block; (i >> 1) is the next token tile (MT >= 2) or the next
     // k-block (MT == 1). Token rows >= m are never copied: those lanes read row m-1 instead, which only feeds
@@ -604,6 +676,83 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
       x_lane_off[t] = lrow * kXRowBytes + ((lane >> 3) & 1) * 16 + (MT == 1 ? (lane >> 4) * 32 : 0);
     }
 
+    // The mma of chunk h of the slot at sp (x at xs) into part (and offs): weights as subnormals (kSubnormal), exact
+    // fp16 integers, or scaled in fp16 (SCALE_IN_A).
+    auto mma_chunk = [&](const uint8_t* sp, uint32_t xs, int h) {
+      const __half* srow = reinterpret_cast<const __half*>(sp + S::kW + S::kX + h * S::kSRow);
+      half2 sc_lo[WN], sc_hi[WN], zr_lo[WN], zr_hi[WN];
+      if (SCALE_IN_A) {
+#pragma unroll
+        for (int j = 0; j < WN; ++j)
+          row_scales<ZEROS, TN>(srow, (warp * WN + j) * 16 + g, sc_lo[j], sc_hi[j], zr_lo[j], zr_hi[j]);
+      }
+#pragma unroll
+      for (int kk = 0; kk < kChunkKb; kk += 2) {
+        const int kbl = h * kChunkKb + kk;  // k-blocks kbl and kbl + 1
+        uint32_t a[2][WN][4];
+#pragma unroll
+        for (int u = 0; u < 2; ++u)
+#pragma unroll
+          for (int j = 0; j < WN; ++j) {
+            const uint32_t word =
+                *reinterpret_cast<const uint32_t*>(sp + ((kbl + u) * TN + warp * WN + j) * 128 + lane * 4);
+            if (SCALE_IN_A) {
+              dequant_scaled<ZEROS>(word, sc_lo[j], sc_hi[j], zr_lo[j], zr_hi[j], a[u][j]);
+            } else if (kSubnormal) {
+              dequant_subnormal(word, a[u][j]);
+            } else {
+              half2 q[4];
+              dequant_int(word, q);
+#pragma unroll
+              for (int e = 0; e < 4; ++e) a[u][j][e] = as_u32(q[e]);
+            }
+          }
+        if (MT == 1) {
+          uint32_t b0, b1, b2, b3;
+          ldmatrix_x4(xs + x_lane_off[0] + kbl * 32, b0, b1, b2, b3);
+#pragma unroll
+          for (int j = 0; j < WN; ++j) {
+            mma16816(part[0][j][0], a[0][j], b0, b1);
+            mma16816(part[NACC - 1][j][0], a[1][j], b2, b3);
+          }
+          if (kSubnormal) {
+            mma16816(offs[0], offset_a, b0, b1);
+            mma16816(offs[1], offset_a, b2, b3);
+          }
+        } else {
+#pragma unroll
+          for (int u = 0; u < 2; ++u)
+#pragma unroll
+            for (int mt = 0; mt < MT; mt += 2) {
+              if (MT <= 2 || mt * 8 < p.m) {
+                uint32_t b0, b1, b2, b3;
+                ldmatrix_x4(xs + x_lane_off[mt / 2] + (kbl + u) * 32, b0, b1, b2, b3);
+#pragma unroll
+                for (int j = 0; j < WN; ++j) {
+                  mma16816(part[u % NACC][j][mt], a[u][j], b0, b1);
+                  mma16816(part[u % NACC][j][mt + 1], a[u][j], b2, b3);
+                }
+              }
+            }
+        }
+      }
+    };
+    auto zero_part = [&] {
+#pragma unroll
+      for (int u = 0; u < NACC; ++u)
+#pragma unroll
+        for (int j = 0; j < WN; ++j)
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) part[u][j][mt][e] = 0.f;
+#pragma unroll
+      for (int u = 0; u < 2; ++u)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) offs[u][e] = 0.f;
+    };
+    zero_part();
+
     RingCursor ring_at;
 #pragma unroll 1
     for (int i = 0; i < nstages; ++i) {
@@ -614,79 +763,53 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
       for (int h = 0; h < 2; ++h) {
         const int c = c_begin + 2 * i + h;
         if (c >= c_end) break;
-        const __half* srow = reinterpret_cast<const __half*>(sp + S::kW + S::kX + h * S::kSRow);
-        half2 sc_lo[WN], sc_hi[WN], zr_lo[WN], zr_hi[WN];
-        if (SCALE_IN_A) {
-#pragma unroll
-          for (int j = 0; j < WN; ++j)
-            row_scales<ZEROS, TN>(srow, (warp * WN + j) * 16 + g, sc_lo[j], sc_hi[j], zr_lo[j], zr_hi[j]);
-        }
-#pragma unroll
-        for (int kk = 0; kk < kChunkKb; kk += 2) {
-          const int kbl = h * kChunkKb + kk;  // k-blocks kbl and kbl + 1
-          uint32_t a[2][WN][4];
-#pragma unroll
-          for (int u = 0; u < 2; ++u)
-#pragma unroll
-            for (int j = 0; j < WN; ++j) {
-              const uint32_t word = *reinterpret_cast<const uint32_t*>(
-                  sp + ((kbl + u) * TN + warp * WN + j) * 128 + lane * 4);
-              if (SCALE_IN_A) {
-                dequant_scaled<ZEROS>(word, sc_lo[j], sc_hi[j], zr_lo[j], zr_hi[j], a[u][j]);
-              } else {
-                half2 q[4];
-                dequant_int(word, q);
-#pragma unroll
-                for (int e = 0; e < 4; ++e) a[u][j][e] = as_u32(q[e]);
-              }
-            }
-          if (MT == 1) {
-            uint32_t b0, b1, b2, b3;
-            ldmatrix_x4(xs + x_lane_off[0] + kbl * 32, b0, b1, b2, b3);
-#pragma unroll
-            for (int j = 0; j < WN; ++j) {
-              mma16816(part[0][j][0], a[0][j], b0, b1);
-              mma16816(part[NACC - 1][j][0], a[1][j], b2, b3);
-            }
-          } else {
-#pragma unroll
-            for (int u = 0; u < 2; ++u)
-#pragma unroll
-              for (int mt = 0; mt < MT; mt += 2) {
-                if (MT <= 2 || mt * 8 < p.m) {
-                  uint32_t b0, b1, b2, b3;
-                  ldmatrix_x4(xs + x_lane_off[mt / 2] + (kbl + u) * 32, b0, b1, b2, b3);
-#pragma unroll
-                  for (int j = 0; j < WN; ++j) {
-                    mma16816(part[u % NACC][j][mt], a[u][j], b0, b1);
-                    mma16816(part[u % NACC][j][mt + 1], a[u][j], b2, b3);
-                  }
-                }
-              }
-          }
-        }
-        if (!SCALE_IN_A && (c + 1 == c_end || ((c + 1) >> p.group_shift) != (c >> p.group_shift))) {
-          // end of a scale group (or of this CTA's K range): acc += scale(row) * group sum
+        mma_chunk(sp, xs, h);
+        // Integer weights flush at the end of every scale group and of this CTA's K range, subnormal ones at the
+        // end of every stage as well (their offset sums grow with the run of K they cover).
+        if (!SCALE_IN_A && (c + 1 == c_end || ((c + 1) >> p.group_shift) != (c >> p.group_shift) ||
+                            (kSubnormal && h == 1))) {
+          // acc += scale(row) * the integer sums (subnormal sums: (part - offs) * 2^24 or 2^20)
+          const __half* srow = reinterpret_cast<const __half*>(sp + S::kW + S::kX + h * S::kSRow);
 #pragma unroll
           for (int j = 0; j < WN; ++j) {
             const int row = (warp * WN + j) * 16 + g;
-            const float s_lo = __half2float(srow[row]), s_hi = __half2float(srow[row + 8]);
+            const float s_lo = __half2float(srow[row]) * (kSubnormal ? kSubnormalLo : 1.f);
+            const float s_hi = __half2float(srow[row + 8]) * (kSubnormal ? kSubnormalHi : 1.f);
 #pragma unroll
             for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
               for (int e = 0; e < 4; ++e) {
-                const float sum = NACC == 2 ? part[0][j][mt][e] + part[NACC - 1][j][mt][e] : part[0][j][mt][e];
+                float sum = NACC == 2 ? part[0][j][mt][e] + part[NACC - 1][j][mt][e] : part[0][j][mt][e];
+                if (kSubnormal) sum -= offs[0][e] + offs[1][e];
                 acc[j][mt][e] = fmaf(sum, e < 2 ? s_lo : s_hi, acc[j][mt][e]);
-#pragma unroll
-                for (int u = 0; u < NACC; ++u) part[u][j][mt][e] = 0.f;
               }
             }
           }
+          zero_part();
         }
       }
       __syncwarp();
       if (releases_slot) mbar_arrive(bar_empty + 8 * ring_at.slot);
       ring_at.advance(nstg);
+    }
+    bool nonfinite = false;
+    if (kSubnormal) {
+#pragma unroll
+      for (int j = 0; j < WN; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) nonfinite |= !(fabsf(acc[j][0][e]) <= 3.402823466e38f);
+    }
+    if (kSubnormal && __any_sync(0xffffffffu, nonfinite)) {
+      // An Inf or NaN in x makes the offset sums non-finite, and part - offs NaN where the exact sums are +-Inf
+      // (finite fp16 operands cannot overflow these fp32 sums, and the scales are finite): the warp then sums its
+      // outputs again from global memory, a lane per output, in fp32 (a slow path for inputs that are wrong
+      // already, which gives the IEEE classes of the exact sums).
+      float exact[WN * 4];
+      exact_lane_sums(p, x_tile, nb0 + warp * WN, WN, lane, m_rows, c_begin, c_end, exact);
+#pragma unroll
+      for (int j = 0; j < WN; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[j][0][e] = exact[4 * j + e];
     }
     if (SCALE_IN_A) {
 #pragma unroll
@@ -857,8 +980,9 @@ w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages
   static_assert(SCALE_IN_A || !ZEROS, "zero points are applied to the weights before the mma");
   static_assert(!CHUNK_BATCH || WG, "chunk batches are a warpgroup-MMA flavour");
   auto kernel = decode_kernel<CW, TN, MT, ZEROS, SCALE_IN_A, WG, CHUNK_BATCH>;
-  const int nstages_cta =
-      S::kWG ? ((p.nch + 1) / 2 + p.split - 1) / p.split : ((p.nch + p.split - 1) / p.split + 1) / 2;
+  const int nstages_cta = splits_in_stages<CW, TN, MT, SCALE_IN_A, WG>()
+                              ? ((p.nch + 1) / 2 + p.split - 1) / p.split
+                              : ((p.nch + p.split - 1) / p.split + 1) / 2;
   p.stages = pick_stages<CW, TN, MT, ZEROS, WG>(nstages_cta, two_per_sm, requested_stages);
   const int smem = smem_for_stages<CW, TN, MT, ZEROS, WG>(p.stages);
 
