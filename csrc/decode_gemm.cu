@@ -13,7 +13,8 @@
 // (LDS.32, conflict-free), turns its 8 nibbles into 4 half2 with lop3 + one HADD/HFMA each and issues one
 // mma.m16n8k16 per 8 tokens, x being the B operand (ldmatrix from a padded, conflict-free x tile).
 // Scale-only weights: the mma sums integer weights; at the end of each scale group the fp32 sums are scaled per
-// row (acc += s * group_sum). Zero points, and the m > 8 kernel in grids of two CTAs per SM (registers):
+// row (acc += s * group_sum). At m <= 8 warps of >= 4 n-blocks take them as fp16 subnormals, one LOP3 a register,
+// and one more mma per k-block sums the offset (dequant_subnormal). Zero points, and the m > 8 kernel in grids of two CTAs per SM (registers):
 // w = q*s (+ z) is formed in fp16 (HMUL2 / HFMA2) before the mma.
 // Math, m > 16 (and 9-16 on small layers, DecodeConfig::wgmma). The same A fragments are the register operand of
 // wgmma.m64nNk16 (N = the token tile, 16, 32, 64 or 128; the packed layout is that operand's, weight_layout.hpp):
@@ -216,9 +217,9 @@ __device__ __forceinline__ void dequant_int(uint32_t w, half2 (&q)[4]) {
 
 // One packed word -> its 4 A-fragment registers as exact fp16 subnormals, one LOP3 each and no fp16 arithmetic:
 // (q + 8) * 2^-24 in rows g (registers 0, 2: the 0x000F000F nibbles, xor 8) and 16 (q + 8) * 2^-24 in rows g + 8
-// (registers 1, 3: the 0x00F000F0 nibbles). The mma sums of these minus those of kOffsetA (8 * 2^-24, 8 * 2^-20:
-// the offset 8 at each row's power of two), times 2^24 or 2^20, are the integer sums. The tensor cores take fp16
-// subnormals exactly, and the products, ~2^-24 |x|, are normal fp32.
+// (registers 1, 3: the 0x00F000F0 nibbles). The mma sums of these minus those of the offset fragment (kOffsetLo,
+// kOffsetHi: 8 * 2^-24, 8 * 2^-20, the offset 8 at each row's power of two), times 2^24 or 2^20, are the integer
+// sums. The tensor cores take fp16 subnormals exactly, and the products, ~2^-24 |x|, are normal fp32.
 __device__ __forceinline__ void dequant_subnormal(uint32_t w, uint32_t (&a)[4]) {
   const uint32_t w8 = w >> 8;
   a[0] = and_xor<0x000F000Fu, 0x00080008u>(w);
@@ -226,7 +227,7 @@ __device__ __forceinline__ void dequant_subnormal(uint32_t w, uint32_t (&a)[4]) 
   a[2] = and_xor<0x000F000Fu, 0x00080008u>(w8);
   a[3] = and_xor<0x00F000F0u, 0x00800080u>(w8);
 }
-constexpr uint32_t kOffsetLo = 0x00080008u, kOffsetHi = 0x00800080u;  // kOffsetA's rows g, g + 8
+constexpr uint32_t kOffsetLo = 0x00080008u, kOffsetHi = 0x00800080u;  // the offset fragment's rows g, g + 8
 constexpr float kSubnormalLo = 16777216.f, kSubnormalHi = 1048576.f;  // 2^24 (rows g), 2^20 (rows g + 8)
 
 // The scale (and zero point) of A-fragment rows `row` and `row + 8`, broadcast to half2, from a stage's scale row
@@ -652,7 +653,7 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
     // into acc, scaled, at the end of every scale group; weights scaled in fp16 (SCALE_IN_A) add them up at the end.
     // kSubnormal (subnormal_weights): the integer weights go to the mma as subnormals (dequant_subnormal: 5 ALU ops a
     // word instead of 5 + 4 fp16 ops), and one mma per k-block sums the offsets, offs[u], for all the warp's n-blocks
-    // (H200, decode_test bench: 70B qkv / o / down at m = 1-4 -4 to -6%, 8B / 70B gate_up -3 / -1%). Flushing at
+    // (H200, decode_test bench: 70B qkv / o / down / gate_up and 8B gate_up at m = 1-4 -1 to -3%). Flushing at
     // every stage end keeps the offset sums short: per-column scales on K = 14336 with positive x gave rel. error
     // 3.9e-4 with one flush a CTA, and 2.09e-4 (as exact integers) with these.
     const uint32_t offset_a[4] = {kOffsetLo, kOffsetHi, kOffsetLo, kOffsetHi};
