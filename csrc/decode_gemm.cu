@@ -13,9 +13,9 @@
 // (LDS.32, conflict-free), turns its 8 nibbles into 4 half2 with lop3 + one HADD/HFMA each and issues one
 // mma.m16n8k16 per 8 tokens, x being the B operand (ldmatrix from a padded, conflict-free x tile).
 // Scale-only weights: the mma sums integer weights; at the end of each scale group the fp32 sums are scaled per
-// row (acc += s * group_sum). At m <= 8 warps of >= 4 n-blocks take them as fp16 subnormals, one LOP3 a register,
-// and one more mma per k-block sums the offset (dequant_subnormal). Zero points, and the m > 8 kernel in grids of two CTAs per SM (registers):
-// w = q*s (+ z) is formed in fp16 (HMUL2 / HFMA2) before the mma.
+// row (acc += s * group_sum); at m <= 8, warps of >= 4 n-blocks take them as fp16 subnormals, one LOP3 a register,
+// and one more mma per k-block sums the offset (dequant_subnormal). Zero points, and the m > 8 kernel in grids of
+// two CTAs per SM (registers): w = q*s (+ z) is formed in fp16 (HMUL2 / HFMA2) before the mma.
 // Math, m > 16 (and 9-16 on small layers, DecodeConfig::wgmma). The same A fragments are the register operand of
 // wgmma.m64nNk16 (N = the token tile, 16, 32, 64 or 128; the packed layout is that operand's, weight_layout.hpp):
 // each of the two consumer warpgroups owns TN/8 groups of 4 n-blocks, dequantizes a whole stage (w = q*s (+ z) in
@@ -390,17 +390,17 @@ __device__ __noinline__ void exact_lane_sums(const Params& p, const __half* x_ti
   }
 }
 
-// Integer weights as fp16 subnormals (dequant_subnormal) in warps of >= 4 n-blocks and one token tile: the offset
-// sums cost one mma per k-block, shared by the warp's n-blocks, so fewer blocks lose (H200, decode_test bench: 8B
-// down at m = 1 +10% with one block a warp, 8B o +3% with two; m = 9-16 +1%).
+// Which flavours may take integer weights as fp16 subnormals (dequant_subnormal): warps of >= 4 n-blocks and one
+// token tile. The offset sums cost one mma per k-block, shared by the warp's n-blocks, so fewer blocks lose (H200,
+// decode_test bench: 8B down at m = 1 +10% with one block a warp, 8B o +3% with two; m = 9-16 +1%).
 template <int CW, int TN, int MT, bool SCALE_IN_A, bool WG>
 __host__ __device__ constexpr bool subnormal_weights() {
   return !WG && !SCALE_IN_A && MT == 1 && TN / CW >= 4;
 }
 // Whether K is split among a cluster's CTAs in whole stages (an even c_begin) rather than chunks.
-template <int CW, int TN, int MT, bool SCALE_IN_A, bool WG>
+template <bool WG, bool SUBNORMAL>
 __host__ __device__ constexpr bool splits_in_stages() {
-  return WG || subnormal_weights<CW, TN, MT, SCALE_IN_A, WG>();
+  return WG || SUBNORMAL;
 }
 
 // SCALE_IN_A: the dequantized weights are scaled (and shifted by the zero point) in fp16 before the mma, so the
@@ -408,7 +408,9 @@ __host__ __device__ constexpr bool splits_in_stages() {
 // (exact products, two accumulator sets). Zero points always take the first form, and so do the warpgroup-MMA
 // kernels. CHUNK_BATCH (warpgroup MMA): one wgmma batch and wait per chunk instead of per stage, so that a lane
 // holds one chunk's A fragments and 16-block tiles of <= 32 tokens fit two CTAs per SM (launch_wg).
-template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A, bool WG = (MT >= 4), bool CHUNK_BATCH = false>
+// SUBNORMAL: integer weights as fp16 subnormals (subnormal_weights flavours, launched for whole tiles only).
+template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A, bool WG = (MT >= 4), bool CHUNK_BATCH = false,
+          bool SUBNORMAL = false>
 __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
     __maxnreg__((register_cap<CW, TN, MT, SCALE_IN_A, WG, CHUNK_BATCH>()))
         decode_kernel(const __grid_constant__ Params p) {
@@ -426,8 +428,9 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
   // warpgroup-MMA kernels split K in whole stages, so that only the last stage of an odd chunk count holds one
   // chunk (its batch multiplies zero weights with a zero-filled x box); so do the subnormal-weight kernels, whose
   // flushes then fall at stage ends (a chunk split put scale groups across stages and cost a second flush a stage).
-  constexpr bool kSubnormal = subnormal_weights<CW, TN, MT, SCALE_IN_A, WG>();
-  constexpr bool kStageSplit = splits_in_stages<CW, TN, MT, SCALE_IN_A, WG>();
+  constexpr bool kSubnormal = SUBNORMAL;
+  static_assert(!SUBNORMAL || subnormal_weights<CW, TN, MT, SCALE_IN_A, WG>(), "a flavour of subnormal weights");
+  constexpr bool kStageSplit = splits_in_stages<WG, SUBNORMAL>();
   const int c_begin = kStageSplit ? 2 * static_cast<int>(static_cast<long long>(rank) * ((p.nch + 1) / 2) / p.split)
                                   : static_cast<int>(static_cast<long long>(rank) * p.nch / p.split);
   const int c_end =
@@ -802,9 +805,9 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
     }
     if (kSubnormal && __any_sync(0xffffffffu, nonfinite)) {
       // An Inf or NaN in x makes the offset sums non-finite, and part - offs NaN where the exact sums are +-Inf
-      // (finite fp16 operands cannot overflow these fp32 sums, and the scales are finite): the warp then sums its
-      // outputs again from global memory, a lane per output, in fp32 (a slow path for inputs that are wrong
-      // already, which gives the IEEE classes of the exact sums).
+      // (finite fp16 operands cannot overflow these fp32 sums, the scales are finite, and whole tiles have every
+      // row's scales in the ring): the warp then sums its outputs again from global memory, a lane per output, in
+      // fp32 (a slow path for inputs that are wrong already, which gives the IEEE classes of the exact sums).
       float exact[WN * 4];
       exact_lane_sums(p, x_tile, nb0 + warp * WN, WN, lane, m_rows, c_begin, c_end, exact);
 #pragma unroll
@@ -971,7 +974,8 @@ w4a16_status_t encode_x_map(Params& p, int tokens) {
   return W4A16_OK;
 }
 
-template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A, bool WG = (MT >= 4), bool CHUNK_BATCH = false>
+template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A, bool WG = (MT >= 4), bool CHUNK_BATCH = false,
+          bool SUBNORMAL = false>
 w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages, cudaStream_t stream) {
   using S = Shape<CW, TN, MT, ZEROS, WG>;
   if constexpr (S::kWG) {
@@ -980,8 +984,8 @@ w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages
   }
   static_assert(SCALE_IN_A || !ZEROS, "zero points are applied to the weights before the mma");
   static_assert(!CHUNK_BATCH || WG, "chunk batches are a warpgroup-MMA flavour");
-  auto kernel = decode_kernel<CW, TN, MT, ZEROS, SCALE_IN_A, WG, CHUNK_BATCH>;
-  const int nstages_cta = splits_in_stages<CW, TN, MT, SCALE_IN_A, WG>()
+  auto kernel = decode_kernel<CW, TN, MT, ZEROS, SCALE_IN_A, WG, CHUNK_BATCH, SUBNORMAL>;
+  const int nstages_cta = splits_in_stages<WG, SUBNORMAL>()
                               ? ((p.nch + 1) / 2 + p.split - 1) / p.split
                               : ((p.nch + p.split - 1) / p.split + 1) / 2;
   p.stages = pick_stages<CW, TN, MT, ZEROS, WG>(nstages_cta, two_per_sm, requested_stages);
@@ -1051,6 +1055,13 @@ w4a16_status_t dispatch_mode(const Params& p, int tiles, int sm, int stages, boo
     // 8B gate_up 28.2 -> 26.7, 70B qkv 27.8 -> 26.7; one CTA per SM it is 4% slower (8192x28672: 60.3 vs 62.7),
     // so those grids keep the exact per-group sums.
     if (two) return launch<CW, TN, MT, false, true>(p, tiles, true, stages, stream);
+  }
+  if constexpr (subnormal_weights<CW, TN, MT, false, false>()) {
+    // Whole tiles only: the scale rows of a tile's rows past n are not copied, and what the ring holds there could
+    // read as Inf and send the warp to the slow path (decode_kernel) for outputs nobody stores.
+    if (p.n % (TN * 16) == 0)
+      return launch<CW, TN, MT, false, false, false, false, true>(
+          p, tiles, two && two_per_sm_kernel<CW, TN, MT, false>(), stages, stream);
   }
   return launch<CW, TN, MT, false, false>(p, tiles, two && two_per_sm_kernel<CW, TN, MT, false>(), stages, stream);
 }

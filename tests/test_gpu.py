@@ -129,8 +129,8 @@ INF_IN_X = [
     (20, 256, 192, 64, 189),
     (40, 256, 192, 192, 189),
     (100, 256, 192, 64, 189),
-    # m <= 8 on a 70B o-sized layer: warps of 4 n-blocks, weights as subnormals with offset sums (Inf - Inf), where
-    # the chunks since the last flush are redone with exact integers
+    # m <= 8 on a 70B o-sized layer: warps of 4 n-blocks (the automatic config), weights as subnormals with offset
+    # sums (Inf - Inf), where the warp sums its outputs again on an exact fp32 path
     (3, 8192, 8192, 128, 4100),
 ]
 

@@ -96,6 +96,7 @@ struct Case {
   int ldx_pad, ldo_pad;
   bool x_positive = false;  // x in [0, 1) (post-activation inputs) instead of [-1, 1)
   int inf_col = -1;         // >= 0: x[0][inf_col] = +Inf, and token 0's outputs must be the reference's +-Inf / NaN
+  double max_rel = 2e-3;    // relative Frobenius error allowed
 };
 
 static uint16_t h2bits(__half h) {
@@ -208,7 +209,7 @@ static bool run_case(const Case& c, const std::vector<DecodeConfig>& cfgs, uint6
       }
     if (std::memcmp(out.data(), out2.data(), out.size() * 2) != 0) nondet = true;
     const double rel = std::sqrt(err_num / std::max(err_den, 1e-300));
-    const bool pass = !unwritten && !clobbered && !nondet && !inf_mismatch && rel < 2e-3;
+    const bool pass = !unwritten && !clobbered && !nondet && !inf_mismatch && rel < c.max_rel;
     if (!pass || verbose)
       std::printf("%s m=%d n=%d k=%d g=%d zeros=%d bias=%d alpha=%.2f ldx+%d ldo+%d cfg(warps=%d tn=%d split=%d "
                   "stages=%d pdl=%d wgmma=%d): rel_err=%.3e%s%s%s%s\n",
@@ -316,9 +317,12 @@ static void check(bool small) {
     run_case(pos_g, {{0, 0, 0, 0, 0}}, seed++, true);
     // weights as subnormals (m <= 8, warps of 4 n-blocks): offset sums flushed at every stage end, largest with
     // positive x and one scale group per column (8/16: the exact integers of the same problem, for comparison)
+    // (exact integers: 2.09e-4; offsets flushed once per scale group, as a first version did: 3.86e-4)
     Case pos_sub{4, 4096, 14336, 14336, false, true, 1.0f, 0, 0, true};
+    pos_sub.max_rel = 3e-4;
     run_case(pos_sub, {{4, 16, 7, 0, 2}, {8, 32, 1, 0, 0}, {8, 16, 7, 0, 2}}, seed++, true);
     Case pos_sub64{1, 8192, 8192, 64, false, false, 1.0f, 0, 0, true};
+    pos_sub64.max_rel = 3e-4;
     run_case(pos_sub64, {{0, 0, 0, 0, 0}, {4, 16, 5, 0, 2}, {8, 16, 5, 0, 2}}, seed++, true);
     // an Inf in x: subnormal weights make the offset sums Inf and part - offs NaN, so those CTAs redo their K range
     // with exact integers (every kernel flavour, for the same IEEE result)
