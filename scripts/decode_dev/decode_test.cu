@@ -324,8 +324,8 @@ static void check(bool small) {
     Case pos_sub64{1, 8192, 8192, 64, false, false, 1.0f, 0, 0, true};
     pos_sub64.max_rel = 3e-4;
     run_case(pos_sub64, {{0, 0, 0, 0, 0}, {4, 16, 5, 0, 2}, {8, 16, 5, 0, 2}}, seed++, true);
-    // an Inf in x: subnormal weights make the offset sums Inf and part - offs NaN, so those CTAs redo their K range
-    // with exact integers (every kernel flavour, for the same IEEE result)
+    // an Inf in x: subnormal weights make the offset sums Inf and part - offs NaN, so those warps sum their outputs
+    // again on an exact fp32 path (every kernel flavour, for the same IEEE result)
     for (int g : {64, 128}) {
       Case inf_x{3, 8192, 8192, g, false, true, 1.0f, 0, 0};
       inf_x.inf_col = 4100;
