@@ -13,9 +13,10 @@
 // (LDS.32, conflict-free), turns its 8 nibbles into 4 half2 with lop3 + one HADD/HFMA each and issues one
 // mma.m16n8k16 per 8 tokens, x being the B operand (ldmatrix from a padded, conflict-free x tile).
 // Scale-only weights: the mma sums integer weights; at the end of each scale group the fp32 sums are scaled per
-// row (acc += s * group_sum); at m <= 8, warps of >= 4 n-blocks take them as fp16 subnormals, one LOP3 a register,
-// and one more mma per k-block sums the offset (dequant_subnormal). Zero points, and the m > 8 kernel in grids of
-// two CTAs per SM (registers): w = q*s (+ z) is formed in fp16 (HMUL2 / HFMA2) before the mma.
+// row (acc += s * group_sum); at m <= 8, warps of >= 4 n-blocks take them as fp16 subnormals, one LOP3 a register
+// (dequant_subnormal), and one more warp sums x per chunk and token for the offset those carry. Zero points, and
+// the m > 8 kernel in grids of two CTAs per SM (registers): w = q*s (+ z) is formed in fp16 (HMUL2 / HFMA2) before
+// the mma.
 // Math, m > 16 (and 9-16 on small layers, DecodeConfig::wgmma). The same A fragments are the register operand of
 // wgmma.m64nNk16 (N = the token tile, 16, 32, 64 or 128; the packed layout is that operand's, weight_layout.hpp):
 // each of the two consumer warpgroups owns TN/8 groups of 4 n-blocks, dequantizes a whole stage (w = q*s (+ z) in
@@ -217,9 +218,9 @@ __device__ __forceinline__ void dequant_int(uint32_t w, half2 (&q)[4]) {
 
 // One packed word -> its 4 A-fragment registers as exact fp16 subnormals, one LOP3 each and no fp16 arithmetic:
 // (q + 8) * 2^-24 in rows g (registers 0, 2: the 0x000F000F nibbles, xor 8) and 16 (q + 8) * 2^-24 in rows g + 8
-// (registers 1, 3: the 0x00F000F0 nibbles). The mma sums of these minus those of the offset fragment (kOffsetLo,
-// kOffsetHi: 8 * 2^-24, 8 * 2^-20, the offset 8 at each row's power of two), times 2^24 or 2^20, are the integer
-// sums. The tensor cores take fp16 subnormals exactly, and the products, ~2^-24 |x|, are normal fp32.
+// (registers 1, 3: the 0x00F000F0 nibbles). The mma sums of these minus the offset, 8 * 2^-24 (kOffsetLo) or
+// 8 * 2^-20 (kOffsetHi) times the sum of x over the same columns (the token-sum warp's), times 2^24 or 2^20, are the
+// integer sums. The tensor cores take fp16 subnormals exactly, and the products, ~2^-24 |x|, are normal fp32.
 __device__ __forceinline__ void dequant_subnormal(uint32_t w, uint32_t (&a)[4]) {
   const uint32_t w8 = w >> 8;
   a[0] = and_xor<0x000F000Fu, 0x00080008u>(w);
@@ -227,8 +228,9 @@ __device__ __forceinline__ void dequant_subnormal(uint32_t w, uint32_t (&a)[4]) 
   a[2] = and_xor<0x000F000Fu, 0x00080008u>(w8);
   a[3] = and_xor<0x00F000F0u, 0x00800080u>(w8);
 }
-constexpr uint32_t kOffsetLo = 0x00080008u, kOffsetHi = 0x00800080u;  // the offset fragment's rows g, g + 8
 constexpr float kSubnormalLo = 16777216.f, kSubnormalHi = 1048576.f;  // 2^24 (rows g), 2^20 (rows g + 8)
+constexpr float kOffsetLo = 1.f / 2097152.f, kOffsetHi = 1.f / 131072.f;  // 8 * 2^-24, 8 * 2^-20: the offset 8
+                                                                          // at each row's power of two
 
 // The scale (and zero point) of A-fragment rows `row` and `row + 8`, broadcast to half2, from a stage's scale row
 // (zero row TN*16 halves after it).
@@ -341,9 +343,11 @@ constexpr bool two_per_sm_kernel() {
   return lane_sums<CW, TN, MT, SCALE_IN_A>() <= (registers_at(2, CW) >= 168 ? 64 : 32);
 }
 // The cap that lets the kernel's residency happen.
-template <int CW, int TN, int MT, bool SCALE_IN_A, bool WG = (MT >= 4), bool CHUNK_BATCH = false>
+// (The subnormal-weight kernels have one more warp, the token-sum warp.)
+template <int CW, int TN, int MT, bool SCALE_IN_A, bool WG = (MT >= 4), bool CHUNK_BATCH = false,
+          bool SUBNORMAL = false>
 constexpr int register_cap() {
-  return registers_at(two_per_sm_kernel<CW, TN, MT, SCALE_IN_A, WG, CHUNK_BATCH>() ? 2 : 1, CW);
+  return registers_at(two_per_sm_kernel<CW, TN, MT, SCALE_IN_A, WG, CHUNK_BATCH>() ? 2 : 1, CW + (SUBNORMAL ? 1 : 0));
 }
 static_assert(register_cap<8, 16, 1, false>() == kTwoPerSmRegisters, "two 9-warp CTAs per SM");
 static_assert(register_cap<4, 16, 1, false>() == 168, "two 5-warp CTAs per SM");
@@ -352,17 +356,17 @@ static_assert(!two_per_sm_kernel<8, 16, 4, true>() && two_per_sm_kernel<8, 16, 4
                   !two_per_sm_kernel<8, 16, 8, true, true, true>(),
               "16-block warpgroup-MMA tiles pair up at <= 32 tokens in chunk batches");
 
-// A lane's mma accumulators (n-blocks nb_first .., registers e = 0..3 each: rows g, g + 8, tokens 2 q4, 2 q4 + 1) as
+// A lane's mma accumulators (n-blocks nb_first .., registers e = 0..3 each: rows g, g + 8, tokens t0 + 2 q4, + 1) as
 // exact integer sums scaled per group, over chunks [c_begin, c_end), straight from global memory in fp32: the slow
 // path of the subnormal-weight kernels when x holds an Inf or NaN. Not inlined, so that its registers stay out of
 // the kernel's K loop.
 __device__ __noinline__ void exact_lane_sums(const Params& p, const __half* x_tile, int nb_first, int nblocks, int lane,
-                                             int m_rows, int c_begin, int c_end, float* out) {
+                                             int m_rows, int t0, int c_begin, int c_end, float* out) {
   const int g = lane >> 2, q4 = lane & 3;
   for (int j = 0; j < nblocks; ++j) {
     const int nb = nb_first + j;
     for (int e = 0; e < 4; ++e) {
-      const int row = g + (e >> 1) * 8, t = 2 * q4 + (e & 1), n = nb * 16 + row;
+      const int row = g + (e >> 1) * 8, t = t0 + 2 * q4 + (e & 1), n = nb * 16 + row;
       float total = 0.f;
       if (n < p.n && t < m_rows) {
         const __half* xr = x_tile + static_cast<long long>(t) * p.ldx;
@@ -391,11 +395,24 @@ __device__ __noinline__ void exact_lane_sums(const Params& p, const __half* x_ti
 }
 
 // Which flavours may take integer weights as fp16 subnormals (dequant_subnormal): warps of >= 4 n-blocks and one
-// token tile. The offset sums cost one mma per k-block, shared by the warp's n-blocks, so fewer blocks lose (H200,
-// decode_test bench: 8B down at m = 1 +10% with one block a warp, 8B o +3% with two; m = 9-16 +1%).
+// token tile. Fewer blocks a warp lose, with the offset from one more mma per k-block (H200, decode_test bench: 8B
+// down at m = 1 +10% with one block a warp, 8B o +3% with two) and as much with it from the token-sum warp (8B down
+// m = 1-4 +10-18%, 8B o +2%); two token tiles (m = 9-16) lose 0-2% (70B o m = 16 19.0 -> 19.4 us). (The kernel
+// handles two token tiles and any block count; this picks where it runs.)
 template <int CW, int TN, int MT, bool SCALE_IN_A, bool WG>
 __host__ __device__ constexpr bool subnormal_weights() {
   return !WG && !SCALE_IN_A && MT == 1 && TN / CW >= 4;
+}
+// Threads of a kernel: the consumer warps, the producer warp and, with subnormal weights, the token-sum warp.
+template <int CW, int TN, int MT, bool ZEROS, bool WG, bool SUBNORMAL>
+__host__ __device__ constexpr int kernel_threads() {
+  return Shape<CW, TN, MT, ZEROS, WG>::kThreads + (SUBNORMAL ? 32 : 0);
+}
+// Shared memory of the token sums (subnormal weights), after the ring and the partials that alias it: per ring slot
+// an mbarrier and the fp32 sums of x over each of the stage's two chunks, per token of the tile.
+template <int MT, bool SUBNORMAL>
+__host__ __device__ constexpr int token_sum_bytes_per_slot() {
+  return SUBNORMAL ? 8 + 2 * 8 * MT * 4 : 0;
 }
 // Whether K is split among a cluster's CTAs in whole stages (an even c_begin) rather than chunks.
 template <bool WG, bool SUBNORMAL>
@@ -411,11 +428,11 @@ __host__ __device__ constexpr bool splits_in_stages() {
 // SUBNORMAL: integer weights as fp16 subnormals (subnormal_weights flavours, launched for whole tiles only).
 template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A, bool WG = (MT >= 4), bool CHUNK_BATCH = false,
           bool SUBNORMAL = false>
-__global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
-    __maxnreg__((register_cap<CW, TN, MT, SCALE_IN_A, WG, CHUNK_BATCH>()))
+__global__ void __launch_bounds__((kernel_threads<CW, TN, MT, ZEROS, WG, SUBNORMAL>()), 1)
+    __maxnreg__((register_cap<CW, TN, MT, SCALE_IN_A, WG, CHUNK_BATCH, SUBNORMAL>()))
         decode_kernel(const __grid_constant__ Params p) {
   using S = Shape<CW, TN, MT, ZEROS, WG>;
-  constexpr int WN = S::WN, NACC = S::NACC, kThreads = S::kThreads;
+  constexpr int WN = S::WN, NACC = S::NACC, kThreads = kernel_threads<CW, TN, MT, ZEROS, WG, SUBNORMAL>();
   extern __shared__ __align__(1024) uint8_t smem[];
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -459,9 +476,14 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
   // which never refills it).
   const bool every_lane_releases = nstg == 1;
   const bool releases_slot = every_lane_releases || lane == 0;
+  // Token sums (subnormal weights): nstg mbarriers (the sums of a slot written), then per slot the sums of x over
+  // chunk 0 and chunk 1 of the stage, S::kTokens floats each.
+  const uint32_t bar_sums = ring_addr + max(nstg * S::kStage, S::kRed);
+  const float* token_sums = reinterpret_cast<const float*>(smem + (bar_sums - bar_full) + nstg * 8);
   if (tid < nstg) {  // one thread per ring slot
     mbar_init(bar_full + 8 * tid, 1);
     mbar_init(bar_empty + 8 * tid, every_lane_releases ? CW * 32 : CW);  // the arrivals releases_slot makes
+    if (SUBNORMAL) mbar_init(bar_sums + 8 * tid, S::kTokens);  // the summing lanes (lanes_per_token == 0)
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
@@ -650,18 +672,56 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
         for (int e = 0; e < 4; ++e) acc[j][mt][e] = d[j][4 * mt + e];
+  } else if (SUBNORMAL && warp == CW + 1) {
+    // ------------------------------------------------------------------ token-sum warp (subnormal weights)
+    // The sum of x over each chunk, per token: the consumers' subnormal sums hold 8 times it (dequant_subnormal),
+    // and it is the same for every row, so one warp of the CTA works it out instead of one more mma per k-block in
+    // every consumer warp. A token's 64 columns are summed by lanes_per_token lanes in a fixed order
+    // (deterministic); tokens past m repeat row m - 1, as the consumers' x fragments do.
+    constexpr int kLanesPerToken = 32 / S::kTokens;
+    constexpr int kCols = 64 / kLanesPerToken;
+    const int t = lane / kLanesPerToken, piece = lane % kLanesPerToken;
+    const int row = min(t, m_rows - 1);
+    float* sums = const_cast<float*>(token_sums);
+    RingCursor at;
+#pragma unroll 1
+    for (int i = 0; i < nstages; ++i) {
+      mbar_wait(bar_full + 8 * at.slot, at.phase);
+      const uint8_t* xrow = ring + at.slot * S::kStage + S::kW + row * kXRowBytes;
+      const int nvc = min(2, c_end - (c_begin + 2 * i));
+      for (int h = 0; h < nvc; ++h) {
+        const uint4* src = reinterpret_cast<const uint4*>(xrow + h * 128 + piece * kCols * 2);
+        float sum = 0.f;
+#pragma unroll
+        for (int v = 0; v < kCols / 8; ++v) {
+          const uint4 u = src[v];
+          const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const float2 f = __half22float2(as_h2(w[e]));
+            sum += f.x;
+            sum += f.y;
+          }
+        }
+#pragma unroll
+        for (int o = 1; o < kLanesPerToken; o *= 2) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        if (piece == 0) sums[(at.slot * 2 + h) * S::kTokens + t] = sum;
+      }
+      if (piece == 0) mbar_arrive(bar_sums + 8 * at.slot);
+      at.advance(nstg);
+    }
   } else {
     // ------------------------------------------------------------------ consumer warps
     // part[u]: the mma sums of k-blocks of parity u (two chains when there are few); integer weights flush them
     // into acc, scaled, at the end of every scale group; weights scaled in fp16 (SCALE_IN_A) add them up at the end.
     // kSubnormal (subnormal_weights): the integer weights go to the mma as subnormals (dequant_subnormal: 5 ALU ops a
-    // word instead of 5 + 4 fp16 ops), and one mma per k-block sums the offsets, offs[u], for all the warp's n-blocks
-    // (H200, decode_test bench: 70B qkv / o / down / gate_up and 8B gate_up at m = 1-4 -1 to -3%). Flushing at
-    // every stage end keeps the offset sums short: per-column scales on K = 14336 with positive x gave rel. error
-    // 3.9e-4 with one flush a CTA, and 2.09e-4 (as exact integers) with these.
-    const uint32_t offset_a[4] = {kOffsetLo, kOffsetHi, kOffsetLo, kOffsetHi};
+    // word instead of 5 + 4 fp16 ops), and the flush takes the offset off with the token-sum warp's sums of x over
+    // the same chunks, xwin (H200, decode_test bench: 70B qkv / o / down / gate_up and 8B gate_up at m = 1-4 -1 to
+    // -3% with the offset from one more mma per k-block, then 8B gate_up -3% and the 70B layers -1 to -2% with the
+    // token sums). Flushing at every stage end keeps the offset short: per-column scales on K = 14336 with positive
+    // x gave rel. error 3.9e-4 with one flush a CTA, and 2.09e-4 (as exact integers) with these.
     float part[NACC][WN][MT][4];
-    float offs[2][4];
+    float xwin[MT][2];  // subnormal weights: this lane's tokens' sums of x since the last flush
 #pragma unroll
     for (int j = 0; j < WN; ++j)
 #pragma unroll
@@ -719,10 +779,6 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
             mma16816(part[0][j][0], a[0][j], b0, b1);
             mma16816(part[NACC - 1][j][0], a[1][j], b2, b3);
           }
-          if (kSubnormal) {
-            mma16816(offs[0], offset_a, b0, b1);
-            mma16816(offs[1], offset_a, b2, b3);
-          }
         } else {
 #pragma unroll
           for (int u = 0; u < 2; ++u)
@@ -751,9 +807,7 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
 #pragma unroll
             for (int e = 0; e < 4; ++e) part[u][j][mt][e] = 0.f;
 #pragma unroll
-      for (int u = 0; u < 2; ++u)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) offs[u][e] = 0.f;
+      for (int mt = 0; mt < MT; ++mt) xwin[mt][0] = xwin[mt][1] = 0.f;
     };
     zero_part();
 
@@ -768,6 +822,16 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
         const int c = c_begin + 2 * i + h;
         if (c >= c_end) break;
         mma_chunk(sp, xs, h);
+        if (kSubnormal) {
+          if (h == 0) mbar_wait(bar_sums + 8 * ring_at.slot, ring_at.phase);
+          const float* ts = token_sums + (ring_at.slot * 2 + h) * S::kTokens + 2 * q4;
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            const float2 v = *reinterpret_cast<const float2*>(ts + mt * 8);
+            xwin[mt][0] += v.x;
+            xwin[mt][1] += v.y;
+          }
+        }
         // Integer weights flush at the end of every scale group and of this CTA's K range, subnormal ones at the
         // end of every stage as well (their offset sums grow with the run of K they cover).
         if (!SCALE_IN_A && (c + 1 == c_end || ((c + 1) >> p.group_shift) != (c >> p.group_shift) ||
@@ -784,7 +848,7 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
 #pragma unroll
               for (int e = 0; e < 4; ++e) {
                 float sum = NACC == 2 ? part[0][j][mt][e] + part[NACC - 1][j][mt][e] : part[0][j][mt][e];
-                if (kSubnormal) sum -= offs[0][e] + offs[1][e];
+                if (kSubnormal) sum -= xwin[mt][e & 1] * (e < 2 ? kOffsetLo : kOffsetHi);
                 acc[j][mt][e] = fmaf(sum, e < 2 ? s_lo : s_hi, acc[j][mt][e]);
               }
             }
@@ -801,19 +865,24 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
 #pragma unroll
       for (int j = 0; j < WN; ++j)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) nonfinite |= !(fabsf(acc[j][0][e]) <= 3.402823466e38f);
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) nonfinite |= !(fabsf(acc[j][mt][e]) <= 3.402823466e38f);
     }
     if (kSubnormal && __any_sync(0xffffffffu, nonfinite)) {
-      // An Inf or NaN in x makes the offset sums non-finite, and part - offs NaN where the exact sums are +-Inf
+      // An Inf or NaN in x makes the token sums non-finite, and part - offset NaN where the exact sums are +-Inf
       // (finite fp16 operands cannot overflow these fp32 sums, the scales are finite, and whole tiles have every
       // row's scales in the ring): the warp then sums its outputs again from global memory, a lane per output, in
       // fp32 (a slow path for inputs that are wrong already, which gives the IEEE classes of the exact sums).
-      float exact[WN * 4];
-      exact_lane_sums(p, x_tile, nb0 + warp * WN, WN, lane, m_rows, c_begin, c_end, exact);
 #pragma unroll
-      for (int j = 0; j < WN; ++j)
+      for (int mt = 0; mt < MT; ++mt) {
+        float exact[WN * 4];
+        exact_lane_sums(p, x_tile, nb0 + warp * WN, WN, lane, m_rows, mt * 8, c_begin, c_end, exact);
 #pragma unroll
-        for (int e = 0; e < 4; ++e) acc[j][0][e] = exact[4 * j + e];
+        for (int j = 0; j < WN; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc[j][mt][e] = exact[4 * j + e];
+      }
     }
     if (SCALE_IN_A) {
 #pragma unroll
@@ -909,19 +978,20 @@ __global__ void __launch_bounds__(Shape<CW, TN, MT, ZEROS, WG>::kThreads, 1)
 // ---------------------------------------------------------------------------------------------------------------
 // Host side.
 
-template <int CW, int TN, int MT, bool ZEROS, bool WG>
+template <int CW, int TN, int MT, bool ZEROS, bool WG, bool SUBNORMAL = false>
 int smem_for_stages(int stages) {
   using S = Shape<CW, TN, MT, ZEROS, WG>;
-  return kBarrierBytes + (S::kWG ? 1024 : 0) + std::max(stages * S::kStage, S::kRed);  // (+ alignment slack)
+  return kBarrierBytes + (S::kWG ? 1024 : 0) + std::max(stages * S::kStage, S::kRed) +  // (+ alignment slack)
+         stages * token_sum_bytes_per_slot<MT, SUBNORMAL>();
 }
 
 // Ring depth: every stage of the CTA if that fits, else as many as fit in the budget: ~200 KB for one CTA per SM,
 // ~100 KB when the grid wants two CTAs per SM resident at once (dispatch_mode, launch_wg).
-template <int CW, int TN, int MT, bool ZEROS, bool WG>
+template <int CW, int TN, int MT, bool ZEROS, bool WG, bool SUBNORMAL = false>
 int pick_stages(int nstages_cta, bool two_per_sm, int requested) {
   using S = Shape<CW, TN, MT, ZEROS, WG>;
   const int budget = requested > 0 ? kSmemMax : (two_per_sm ? kTwoPerSmRing : kOnePerSmRing);
-  int st = (budget - kBarrierBytes - (S::kWG ? 1024 : 0)) / S::kStage;
+  int st = (budget - kBarrierBytes - (S::kWG ? 1024 : 0)) / (S::kStage + token_sum_bytes_per_slot<MT, SUBNORMAL>());
   if (requested > 0) st = std::min(st, requested);
   st = std::min(st, std::min(kMaxStages, nstages_cta));
   return std::max(st, 1);
@@ -988,8 +1058,8 @@ w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages
   const int nstages_cta = splits_in_stages<WG, SUBNORMAL>()
                               ? ((p.nch + 1) / 2 + p.split - 1) / p.split
                               : ((p.nch + p.split - 1) / p.split + 1) / 2;
-  p.stages = pick_stages<CW, TN, MT, ZEROS, WG>(nstages_cta, two_per_sm, requested_stages);
-  const int smem = smem_for_stages<CW, TN, MT, ZEROS, WG>(p.stages);
+  p.stages = pick_stages<CW, TN, MT, ZEROS, WG, SUBNORMAL>(nstages_cta, two_per_sm, requested_stages);
+  const int smem = smem_for_stages<CW, TN, MT, ZEROS, WG, SUBNORMAL>(p.stages);
 
   int device = 0;
   cudaError_t err = cudaGetDevice(&device);
@@ -1015,7 +1085,7 @@ w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages
   cudaLaunchConfig_t cfg = {};
   const int token_tiles = (p.m + S::kTokens - 1) / S::kTokens;
   cfg.gridDim = dim3(static_cast<unsigned>(p.split), static_cast<unsigned>(tiles), static_cast<unsigned>(token_tiles));
-  cfg.blockDim = dim3(S::kThreads, 1, 1);
+  cfg.blockDim = dim3(kernel_threads<CW, TN, MT, ZEROS, WG, SUBNORMAL>(), 1, 1);
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
   cudaLaunchAttribute attrs[2];
