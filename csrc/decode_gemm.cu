@@ -397,8 +397,10 @@ __device__ __noinline__ void exact_lane_sums(const Params& p, const __half* x_ti
 // Which flavours may take integer weights as fp16 subnormals (dequant_subnormal): warps of >= 4 n-blocks and one
 // token tile. Fewer blocks a warp lose, with the offset from one more mma per k-block (H200, decode_test bench: 8B
 // down at m = 1 +10% with one block a warp, 8B o +3% with two) and as much with it from the token-sum warp (8B down
-// m = 1-4 +10-18%, 8B o +2%); two token tiles (m = 9-16) lose 0-2% (70B o m = 16 19.0 -> 19.4 us). (The kernel
-// handles two token tiles and any block count; this picks where it runs.)
+// m = 1-4 +10-18%, 8B o +2%); two token tiles (m = 9-16) lose 0-2% (70B o m = 16 19.0 -> 19.4 us), measured with
+// this predicate widened. (The kernel code keeps those paths, MT loops and exact_lane_sums' t0, but only MT == 1
+// is instantiated; a token tile past the first would also need the token-sum warp to clamp rows at p.m - 1, as the
+// consumers' x fragments do, instead of m_rows - 1.)
 template <int CW, int TN, int MT, bool SCALE_IN_A, bool WG>
 __host__ __device__ constexpr bool subnormal_weights() {
   return !WG && !SCALE_IN_A && MT == 1 && TN / CW >= 4;
@@ -483,7 +485,7 @@ __global__ void __launch_bounds__((kernel_threads<CW, TN, MT, ZEROS, WG, SUBNORM
   if (tid < nstg) {  // one thread per ring slot
     mbar_init(bar_full + 8 * tid, 1);
     mbar_init(bar_empty + 8 * tid, every_lane_releases ? CW * 32 : CW);  // the arrivals releases_slot makes
-    if (SUBNORMAL) mbar_init(bar_sums + 8 * tid, S::kTokens);  // the summing lanes (lanes_per_token == 0)
+    if (SUBNORMAL) mbar_init(bar_sums + 8 * tid, S::kTokens);  // the summing lanes (piece == 0)
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
