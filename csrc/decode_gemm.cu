@@ -481,7 +481,7 @@ __global__ void __launch_bounds__((kernel_threads<CW, TN, MT, ZEROS, WG, SUBNORM
   // Token sums (subnormal weights): nstg mbarriers (the sums of a slot written), then per slot the sums of x over
   // chunk 0 and chunk 1 of the stage, S::kTokens floats each.
   const uint32_t bar_sums = ring_addr + max(nstg * S::kStage, S::kRed);
-  const float* token_sums = reinterpret_cast<const float*>(smem + (bar_sums - bar_full) + nstg * 8);
+  float* token_sums = reinterpret_cast<float*>(smem + (bar_sums - bar_full) + nstg * 8);
   if (tid < nstg) {  // one thread per ring slot
     mbar_init(bar_full + 8 * tid, 1);
     mbar_init(bar_empty + 8 * tid, every_lane_releases ? CW * 32 : CW);  // the arrivals releases_slot makes
@@ -684,7 +684,6 @@ __global__ void __launch_bounds__((kernel_threads<CW, TN, MT, ZEROS, WG, SUBNORM
     constexpr int kCols = 64 / kLanesPerToken;
     const int t = lane / kLanesPerToken, piece = lane % kLanesPerToken;
     const int row = min(t, m_rows - 1);
-    float* sums = const_cast<float*>(token_sums);
     RingCursor at;
 #pragma unroll 1
     for (int i = 0; i < nstages; ++i) {
@@ -707,7 +706,7 @@ __global__ void __launch_bounds__((kernel_threads<CW, TN, MT, ZEROS, WG, SUBNORM
         }
 #pragma unroll
         for (int o = 1; o < kLanesPerToken; o *= 2) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-        if (piece == 0) sums[(at.slot * 2 + h) * S::kTokens + t] = sum;
+        if (piece == 0) token_sums[(at.slot * 2 + h) * S::kTokens + t] = sum;
       }
       if (piece == 0) mbar_arrive(bar_sums + 8 * at.slot);
       at.advance(nstg);
