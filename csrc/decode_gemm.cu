@@ -28,7 +28,9 @@
 // share an SM (CHUNK_BATCH).
 // Reduction: the consumer warps' fp32 accumulators go to shared memory; after a cluster barrier, CTA r of the
 // cluster sums slice r of the tile's outputs over the cluster's CTAs in rank order through distributed shared
-// memory, applies alpha and bias and writes fp16. Same inputs, same config -> same bits. No workspace.
+// memory, applies alpha and bias and writes fp16. Same inputs, same config -> same bits. With a global fix-up
+// (DecodeConfig::global_fixup) the CTAs publish their partials to the workspace instead and the tile's last CTA
+// sums them in the same order: the same bits, without a cluster.
 #include "decode_gemm.cuh"
 
 #include <cooperative_groups.h>
@@ -84,6 +86,10 @@ struct Params {
   int stages;        // ring depth
   int pdl;
   float alpha;
+  // Split-K through global memory (DecodeConfig::global_fixup) when non-null: one counter per (token tile, tile),
+  // zero between calls, and split x the CTA's partials per (token tile, tile); no cluster.
+  unsigned* fixup_counters;
+  float* fixup_partials;
 };
 
 template <int CW, int TN, int MT, bool ZEROS, bool WG = (MT >= 4)>
@@ -299,11 +305,93 @@ __device__ __forceinline__ float4 ld_cluster_f4(uint32_t addr) {
   return v;
 }
 
+// Arrival on a split-K counter: increments it, or wraps it to 0 when it holds `last` (the arrival of the tile's last
+// CTA leaves it at 0 for the next call); acquire-release at GPU scope, so the caller's CTA, past a barrier, sees
+// the partials every earlier arrival published.
+__device__ __forceinline__ unsigned arrive_wrapping(unsigned* counter, unsigned last) {
+  unsigned old;
+  asm volatile("atom.acq_rel.gpu.global.inc.u32 %0, [%1], %2;\n" : "=r"(old) : "l"(counter), "r"(last) : "memory");
+  return old;
+}
+
 __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t& r0, uint32_t& r1, uint32_t& r2,
                                             uint32_t& r3) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
                : "r"(addr));
+}
+
+// Eight outputs of one token from feature n on: alpha * sum + bias, rounded to fp16, one 16-byte store.
+__device__ __forceinline__ void store_outputs(const Params& p, const float (&sum)[8], int token, int n) {
+  uint32_t packed[4];
+#pragma unroll
+  for (int e = 0; e < 8; e += 2) {
+    float v0 = p.alpha * sum[e], v1 = p.alpha * sum[e + 1];
+    if (p.bias) {
+      v0 += __half2float(p.bias[n + e]);
+      v1 += __half2float(p.bias[n + e + 1]);
+    }
+    packed[e / 2] = as_u32(__floats2half2_rn(v0, v1));
+  }
+  *reinterpret_cast<uint4*>(p.out + static_cast<long long>(token) * p.ldo + n) =
+      make_uint4(packed[0], packed[1], packed[2], packed[3]);
+}
+
+// Split-K through global memory (DecodeConfig::global_fixup), after the CTA's partials are in shared memory (red):
+// every CTA of the tile publishes them to the workspace and arrives on the tile's counter; the last to arrive sums
+// them in rank order, as the cluster path of decode_kernel does (the same bits), and stores the tile. No cluster:
+// the grid is sized by the SMs, not by how many clusters fit at once (decode_select_config). Counters start at zero
+// and the last arrival leaves them there (the workspace contract, w4a16.h). Not inlined: inlined, its addresses
+// were computed before the K loop and held through it, which spilled a 96-register kernel.
+template <int TN, int TOKENS, int ROW_PITCH, int THREADS>
+__device__ __noinline__ void fixup_through_workspace(const Params& p, const float* red, int n0, int m0, int m_rows) {
+  if (p.pdl) asm volatile("griddepcontrol.wait;\n" ::: "memory");  // the workspace may be the predecessor's
+  constexpr int kSlab = TOKENS * TN * 16;                        // floats of one CTA's partials
+  const int items = 2 * TN * m_rows;
+  const int tile_id = blockIdx.z * gridDim.y + blockIdx.y;
+  const int rank = blockIdx.x, tid = threadIdx.x;
+  const float* tile_partials = p.fixup_partials + static_cast<long long>(tile_id) * p.split * kSlab;
+  float* mine = p.fixup_partials + (static_cast<long long>(tile_id) * p.split + rank) * kSlab;
+  for (int it = tid; it < items; it += THREADS) {
+    const int mtok = it / (2 * TN), c8 = it % (2 * TN);
+    const float4* src = reinterpret_cast<const float4*>(red + mtok * ROW_PITCH + c8 * 8);
+    float4* dst = reinterpret_cast<float4*>(mine + mtok * TN * 16 + c8 * 8);
+    __stcg(dst, src[0]);
+    __stcg(dst + 1, src[1]);
+  }
+  __syncthreads();  // (the arrival below releases what every thread stored: barrier, then GPU-scope release)
+  int last = 0;
+  const unsigned last_arrival = p.split - 1;
+  if (tid == 0) last = arrive_wrapping(p.fixup_counters + tile_id, last_arrival) == last_arrival;
+  if (!__syncthreads_or(last)) return;
+  for (int it = tid; it < items; it += THREADS) {
+    const int mtok = it / (2 * TN), c8 = it % (2 * TN);
+    const int n = n0 + c8 * 8;
+    if (n >= p.n) continue;
+    // All requested before any is added (L2 round trips); through L2, since this SM's L1 may hold lines of an
+    // earlier call's partials.
+    const float4* src = reinterpret_cast<const float4*>(tile_partials + mtok * TN * 16 + c8 * 8);
+    float4 part_lo[kMaxSplit], part_hi[kMaxSplit];
+#pragma unroll
+    for (int r = 0; r < kMaxSplit; ++r) {
+      if (r < p.split) {
+        part_lo[r] = __ldcg(src + r * (kSlab / 4));
+        part_hi[r] = __ldcg(src + r * (kSlab / 4) + 1);
+      }
+    }
+    float sum[8];
+#pragma unroll
+    for (int e = 0; e < 8; ++e) sum[e] = 0.f;
+#pragma unroll
+    for (int r = 0; r < kMaxSplit; ++r) {
+      if (r < p.split) {
+        const float4 lo = part_lo[r], hi = part_hi[r];
+        sum[0] += lo.x; sum[1] += lo.y; sum[2] += lo.z; sum[3] += lo.w;
+        sum[4] += hi.x; sum[5] += hi.y; sum[6] += hi.z; sum[7] += hi.w;
+      }
+    }
+    store_outputs(p, sum, m0 + mtok, n);
+  }
 }
 
 // ---- the kernel -----------------------------------------------------------------------------------------------
@@ -916,6 +1004,10 @@ __global__ void __launch_bounds__((kernel_threads<CW, TN, MT, ZEROS, WG, SUBNORM
     }
   }
   __syncthreads();
+  if (p.fixup_counters) {
+    fixup_through_workspace<TN, S::kTokens, S::kRowPitch, kThreads>(p, red, n0, m0, m_rows);
+    return;
+  }
   cg::cluster_group cluster = cg::this_cluster();
   // Publishes the partials to the cluster. cg's cluster.sync() compiles to a GPU-scope MEMBAR plus an L1
   // invalidate (ncu: membar stalls on small layers); a hand-written release/acquire barrier.cluster compiles to the
@@ -956,18 +1048,7 @@ __global__ void __launch_bounds__((kernel_threads<CW, TN, MT, ZEROS, WG, SUBNORM
         sum[4] += hi.x; sum[5] += hi.y; sum[6] += hi.z; sum[7] += hi.w;
       }
     }
-    uint32_t packed[4];
-#pragma unroll
-    for (int e = 0; e < 8; e += 2) {
-      float v0 = p.alpha * sum[e], v1 = p.alpha * sum[e + 1];
-      if (p.bias) {
-        v0 += __half2float(p.bias[n + e]);
-        v1 += __half2float(p.bias[n + e + 1]);
-      }
-      packed[e / 2] = as_u32(__floats2half2_rn(v0, v1));
-    }
-    *reinterpret_cast<uint4*>(p.out + static_cast<long long>(m0 + mtok) * p.ldo + n) =
-        make_uint4(packed[0], packed[1], packed[2], packed[3]);
+    store_outputs(p, sum, m0 + mtok, n);
   }
 
   // Keep this CTA's partials alive until every peer has read them. Relaxed arrival: this barrier publishes nothing,
@@ -1091,7 +1172,7 @@ w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages
   cfg.stream = stream;
   cudaLaunchAttribute attrs[2];
   int nattrs = 0;
-  if (p.split > 1) {
+  if (p.split > 1 && !p.fixup_counters) {
     attrs[nattrs].id = cudaLaunchAttributeClusterDimension;
     attrs[nattrs].val.clusterDim.x = static_cast<unsigned>(p.split);
     attrs[nattrs].val.clusterDim.y = 1;
@@ -1311,7 +1392,19 @@ bool decode_supports(const w4a16_gemm_args_t& a) {
   return true;
 }
 
-size_t decode_workspace_size(const w4a16_gemm_args_t&, int) { return 0; }
+size_t decode_config_workspace_size(const w4a16_gemm_args_t& a, const DecodeConfig& c) {
+  if (!c.global_fixup || a.m < 1 || c.tile_nb < 1 || c.split < 1) return 0;
+  const long long tokens = c.wgmma || a.m > kDecodeMmaSyncMaxM ? decode_detail::wg_tokens(a.m) : a.m <= 8 ? 8 : 16;
+  const long long tiles = ((a.n + 15) / 16 + c.tile_nb - 1) / c.tile_nb;
+  const long long token_tiles = (a.m + tokens - 1) / tokens;
+  return kWorkspaceCounterBytes +
+         static_cast<size_t>(token_tiles * tiles * c.split * tokens * c.tile_nb * 16) * sizeof(float);
+}
+
+size_t decode_workspace_size(const w4a16_gemm_args_t& a, int sm_count) {
+  const DecodeClusterFit fit = decode_cluster_fit(sm_count);
+  return decode_config_workspace_size(a, decode_select_config(a, sm_count, &fit));
+}
 
 bool decode_config_valid(const DecodeConfig& cfg, long long m) { return decode_detail::config_valid(cfg, m); }
 
@@ -1398,12 +1491,33 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, cons
         best_ctas = tiles * s;
       }
   }
+  // Long K: where clusters stop the grid short of two CTAs per SM (an H200 holds 30 clusters of 8 and 39 of 6 two
+  // per SM, so 32 tiles stopped at split 7 = 224 CTAs and 40 at split 5 = 200), the global fix-up
+  // (DecodeConfig::global_fixup) takes the largest split that fits 2 x SMs. Its stores, atomic and L2 round trip
+  // cost ~1.8 us a call on short K, and at 16 tokens the fix-up of a tile's 16 x 256 partials costs more than a
+  // longer K run saves below K = 16384. H200, decode_test bench, us per call against the cluster grids
+  // (2026-12-03): m = 1 / 4: 4096x14336 8/8/7 -> 8 15.9 -> 14.3, 16.8 -> 15.4; 10240x8192 4/16/5 -> 6 16.4 -> 15.4,
+  // 16.8 -> 15.8; 8192x8192 4/16/7 -> 8 14.5 -> 13.3, 15.0 -> 13.9; 8192x28672 35.3 -> 32.2, 36.4 -> 33.9; m = 16:
+  // 8192x28672 50.4 -> 48.5, but 8192x8192 19.1 -> 20.9, 10240x8192 23.0 -> 23.6, 4096x14336 18.9 -> 19.2.
+  if (nch >= 128 && (a.m <= 8 || nch >= 256)) {
+    for (int tn : {32, 16, 8}) {
+      const long long tiles = (nbp + tn - 1) / tn;
+      if (tiles > static_cast<long long>(kWorkspaceCounterBytes / sizeof(unsigned))) continue;
+      for (int s = 2; s <= max_split; ++s) {
+        const long long ctas = tiles * s;
+        if (ctas > best_ctas && ctas <= 2ll * sm_count && !one_wave(tiles, s, true)) {
+          best = DecodeConfig{8, tn, s, 0, pdl, false, true};
+          best_ctas = ctas;
+        }
+      }
+    }
+  }
   if (best.tile_nb == 16 && nch >= 128) best.warps = 4;  // long K: 4 consumer warps of 4 n-blocks (kVariants)
   return best;
 }
 
 w4a16_status_t decode_gemm_with_config(const w4a16_gemm_args_t& a, const DecodeConfig& c, int sm_count,
-                                       cudaStream_t stream) {
+                                       void* workspace, cudaStream_t stream) {
   if (!decode_supports(a)) {
     set_error_message("decode_gemm: problem not supported (m=%lld n=%lld k=%lld group=%lld)", (long long)a.m,
                       (long long)a.n, (long long)a.k, (long long)a.group_size);
@@ -1441,12 +1555,29 @@ w4a16_status_t decode_gemm_with_config(const w4a16_gemm_args_t& a, const DecodeC
     set_error_message("decode_gemm: n=%lld needs %d tiles (> 65535)", (long long)a.n, tiles);
     return W4A16_INVALID_SHAPE;
   }
+  p.fixup_counters = nullptr;
+  p.fixup_partials = nullptr;
+  if (c.global_fixup) {
+    const long long tokens = c.wgmma || a.m > kDecodeMmaSyncMaxM ? decode_detail::wg_tokens(a.m) : a.m <= 8 ? 8 : 16;
+    const long long counters = static_cast<long long>(tiles) * ((a.m + tokens - 1) / tokens);
+    if (counters > static_cast<long long>(kWorkspaceCounterBytes / sizeof(unsigned))) {
+      set_error_message("decode_gemm: a global split-K fix-up of %lld tiles needs more than the workspace's %zu "
+                        "counters", counters, kWorkspaceCounterBytes / sizeof(unsigned));
+      return W4A16_INVALID_VALUE;
+    }
+    if (!workspace || !decode_detail::aligned16(workspace)) {
+      set_error_message("decode_gemm: the global split-K fix-up needs a 16-byte aligned workspace (got %p)", workspace);
+      return workspace ? W4A16_MISALIGNED : W4A16_INSUFFICIENT_WORKSPACE;
+    }
+    p.fixup_counters = static_cast<unsigned*>(workspace);
+    p.fixup_partials = reinterpret_cast<float*>(static_cast<char*>(workspace) + kWorkspaceCounterBytes);
+  }
   return decode_detail::dispatch(c, p, tiles, sm_count, a.zeros != nullptr, stream);
 }
 
-w4a16_status_t decode_gemm(const w4a16_gemm_args_t& a, int sm_count, void* /*workspace*/, cudaStream_t stream) {
+w4a16_status_t decode_gemm(const w4a16_gemm_args_t& a, int sm_count, void* workspace, cudaStream_t stream) {
   const DecodeClusterFit fit = decode_cluster_fit(sm_count);
-  return decode_gemm_with_config(a, decode_select_config(a, sm_count, &fit), sm_count, stream);
+  return decode_gemm_with_config(a, decode_select_config(a, sm_count, &fit), sm_count, workspace, stream);
 }
 
 }  // namespace w4a16

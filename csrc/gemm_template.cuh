@@ -171,11 +171,17 @@ struct Sm90W4A16Gemm {
     return W4A16_OK;
   }
 
+  // (after the decode kernel's counters: kWorkspaceCounterBytes)
   static size_t workspace_size(const w4a16_gemm_args_t& a, int sm_count) {
-    return Gemm::get_workspace_size(make_arguments(a, sm_count));
+    const size_t bytes = Gemm::get_workspace_size(make_arguments(a, sm_count));
+    return bytes ? kWorkspaceCounterBytes + bytes : 0;
   }
 
-  static w4a16_status_t run(const w4a16_gemm_args_t& a, int sm_count, void* workspace, cudaStream_t stream) {
+  static w4a16_status_t run(const w4a16_gemm_args_t& a, int sm_count, void* workspace_with_counters,
+                            cudaStream_t stream) {
+    void* workspace = workspace_with_counters && workspace_size(a, sm_count)
+                          ? static_cast<char*>(workspace_with_counters) + kWorkspaceCounterBytes
+                          : workspace_with_counters;
     auto arguments = make_arguments(a, sm_count);
     Gemm gemm;
     cutlass::Status st;

@@ -7,6 +7,13 @@
 
 namespace w4a16 {
 
+// The first bytes of every workspace a config asks for hold the decode kernel's split-K counters
+// (DecodeConfig::global_fixup), which must read zero when a call starts: the caller zero-fills a workspace once when
+// it allocates it (w4a16.h) and every call leaves them at zero. The CUTLASS configs take the workspace after them,
+// so one workspace serves every config on a stream (python/w4a16_gemm/ops.py keeps one per stream) and a stream-K
+// call, whose fix-up flags CUTLASS resets per call and leaves set, never touches them.
+constexpr size_t kWorkspaceCounterBytes = 16384;
+
 struct KernelEntry {
   w4a16_config_info_t info;
   // Returns OK or CANNOT_IMPLEMENT; shape/alignment/group rules common to all configs are checked before.

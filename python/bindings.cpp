@@ -382,10 +382,14 @@ PYBIND11_MODULE(_core, m) {
     if (err != cudaSuccess) throw std::runtime_error("cudaStreamSynchronize: " + cuda_message(err));
   });
 
-  m.def("memset", [](uintptr_t ptr, int value, size_t nbytes, uintptr_t stream) {
+  m.def("memset", [](uintptr_t ptr, int value, size_t nbytes, uintptr_t stream, int device) {
+    DeviceGuard guard(device);
     cudaError_t err = cudaMemsetAsync(reinterpret_cast<void*>(ptr), value, nbytes, reinterpret_cast<cudaStream_t>(stream));
-    if (err != cudaSuccess) throw std::runtime_error("cudaMemsetAsync: " + cuda_message(err));
-  });
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      throw std::runtime_error("cudaMemsetAsync: " + cuda_message(err));
+    }
+  }, py::arg("ptr"), py::arg("value"), py::arg("nbytes"), py::arg("stream") = 0, py::arg("device") = -1);
 
   py::class_<DeviceBuffer>(m, "DeviceBuffer")
       .def(py::init<size_t, int>(), py::arg("nbytes"), py::arg("device") = -1)

@@ -206,6 +206,31 @@ def test_stream_k_below_one_wave(config):
     assert rel_err(out.cpu().numpy(), w4.reference_gemm(x, qw)) < REL_TOL
 
 
+@pytest.mark.parametrize("m,zeros", [(1, False), (5, False), (12, True)])
+def test_global_split_k_fixup_shares_the_workspace(rng, torch, m, zeros):
+    # 8192 x 8192 at m <= 16: the decode kernel's default grid (16-block tiles x split 8 = 256 CTAs, more than the
+    # GPU holds as clusters of 8) reduces its split-K partials through the stream's workspace, whose counters must
+    # read zero when a call starts and be left at zero. A stream-K call on the same stream and workspace (its
+    # fix-up flags come after the counters) in between must not disturb them: same bits before and after.
+    qw = make_weight(rng, 8192, 8192, 128, zeros)
+    x = make_x(rng, m, 8192)
+    xt = torch.from_numpy(x).cuda()
+    out = torch.full((m, 8192), float("nan"), dtype=torch.float16, device="cuda")
+    w4.gemm(xt, qw, out=out)
+    repeat = w4.gemm(xt, qw)
+    torch.cuda.synchronize()
+    assert torch.equal(out, repeat)
+    assert rel_err(out.cpu().numpy(), w4.reference_gemm(x, qw)) < REL_TOL
+    streamk = next((c for c in STREAMK_CONFIGS if c["zeros"] == zeros), None)
+    if streamk is not None:
+        wk = deep_k_weight(zeros)
+        xk = torch.from_numpy(make_x(rng, streamk["tile_m"] - 3, 8192)).cuda()
+        w4.gemm(xk, wk, config=streamk["name"])
+    after = w4.gemm(xt, qw)
+    torch.cuda.synchronize()
+    assert torch.equal(out, after)
+
+
 @pytest.mark.parametrize("decomposition", ["heuristic", "streamk"])
 def test_streamk_decomposition_override(decomposition):
     # W4A16_STREAMK_DECOMPOSITION is read once per process: the CLI checks each setting in its own. m = 100 on

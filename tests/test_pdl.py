@@ -19,9 +19,11 @@ pytestmark = pytest.mark.gpu
 
 # (m, hidden): m = 4 and 16 take the mma.sync decode kernels, 48 and 100 the warpgroup-MMA ones, 96 alternates
 # those (k = 1024) and a stream-K CUTLASS kernel (k = 16384, launched without PDL), 300 data-parallel CUTLASS
-# kernels; hidden alternates a wide (slow) and a narrow (quick) layer.
+# kernels; hidden alternates a wide (slow) and a narrow (quick) layer. m = 2 on 8192 x 8192 layers: the decode
+# kernel's split-K fix-up through the workspace, which every layer of the chain reuses (its counters and partials
+# may be touched only after the layer before has finished).
 CHAINS = [(4, (8192, 1024)), (16, (4096, 1024)), (48, (4096, 1024)), (100, (4096, 1024)), (96, (16384, 1024)),
-          (300, (4096, 2048))]
+          (300, (4096, 2048)), (2, (8192, 8192))]
 LAYERS = 8
 
 

@@ -228,10 +228,12 @@ int run(int argc, char** argv) {
   size_t ws_bytes = 0;
   check_status(w4a16_workspace_size(&args, chosen, &ws_bytes), "workspace size");
   void* d_ws = nullptr;
-  if (ws_bytes) check_cuda(cudaMalloc(&d_ws, ws_bytes), "cudaMalloc workspace");
-
   cudaStream_t stream;
   check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "create stream");
+  if (ws_bytes) {
+    check_cuda(cudaMalloc(&d_ws, ws_bytes), "cudaMalloc workspace");
+    check_cuda(cudaMemsetAsync(d_ws, 0, ws_bytes, stream), "zero the workspace");  // (w4a16.h: zeroed once)
+  }
   check_status(w4a16_gemm(&args, chosen, d_ws, ws_bytes, stream), "gemm");
   check_cuda(cudaStreamSynchronize(stream), "first run");
 

@@ -168,6 +168,12 @@ def _workspace(device: int, stream: int, nbytes: int, x: Any = None) -> tuple[in
                 buf = _TorchWorkspace(torch.empty(size, dtype=torch.uint8, device=f"cuda:{device}"))
             else:
                 buf = _allocate(size, device)
+            # Zeroed once, on the stream that will use it: it starts with split-K counters that every call expects
+            # at zero and leaves at zero (w4a16.h). (During capture the memset is a node of the graph.)
+            try:
+                core.memset(buf.ptr, 0, buf.nbytes, stream, device)
+            except RuntimeError as exc:
+                raise CudaError(f"zero-filling a {buf.nbytes}-byte workspace on cuda:{device}: {exc}") from None
             _workspaces[key] = buf
         return buf.ptr, buf.nbytes
 

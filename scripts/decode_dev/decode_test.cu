@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "decode_gemm.cuh"
+#include "kernel_registry.h"
 #include "packing.h"
 
 namespace w4a16 {
@@ -85,6 +86,34 @@ static w4a16::DecodeConfig auto_config(const w4a16_gemm_args_t& a) {
 }
 
 static int g_failures = 0;
+
+// One workspace for every call of the process, zero-filled when (re)allocated as the library's contract asks
+// (w4a16.h); decode_test runs one stream at a time. Grown outside stream captures only (capture_chain sizes it
+// first).
+static void* g_ws = nullptr;
+static size_t g_ws_bytes = 0;
+static void* workspace_for(size_t need) {
+  if (need > g_ws_bytes) {
+    if (g_ws) CK(cudaFree(g_ws));
+    CK(cudaMalloc(&g_ws, need));
+    CK(cudaMemset(g_ws, 0, need));
+    CK(cudaDeviceSynchronize());
+    g_ws_bytes = need;
+  }
+  return g_ws;
+}
+static size_t workspace_need(const w4a16_gemm_args_t& a, const DecodeConfig* cfg) {
+  return cfg ? w4a16::decode_config_workspace_size(a, *cfg) : w4a16::decode_workspace_size(a, sm_count());
+}
+// The counters of a global fix-up must read zero after every call (the next call counts from there).
+static bool counters_at_zero() {
+  if (!g_ws) return true;
+  std::vector<unsigned> c(w4a16::kWorkspaceCounterBytes / sizeof(unsigned));
+  CK(cudaMemcpy(c.data(), g_ws, c.size() * sizeof(unsigned), cudaMemcpyDeviceToHost));
+  for (unsigned v : c)
+    if (v) return false;
+  return true;
+}
 
 // ------------------------------------------------------------------------------------------------------------
 // Correctness.
@@ -181,13 +210,26 @@ static bool run_case(const Case& c, const std::vector<DecodeConfig>& cfgs, uint6
     }
     if (cfg.split > K / 64) cfg.split = (int)(K / 64);
     double err_num = 0, err_den = 0;
-    bool unwritten = false, clobbered = false, nondet = false, inf_mismatch = false;
+    bool unwritten = false, clobbered = false, nondet = false, inf_mismatch = false, counters = false;
+    bool twin_differs = false;
+    void* ws = workspace_for(w4a16::decode_config_workspace_size(a, cfg));
     for (int rep = 0; rep < 2; ++rep) {
       CK(cudaMemset(dout, 0xFF, M * ldo * 2));  // fp16 0xFFFF = NaN
-      CKW(w4a16::decode_gemm_with_config(a, cfg, sm_count(), 0));
+      CKW(w4a16::decode_gemm_with_config(a, cfg, sm_count(), ws, 0));
       CK(cudaGetLastError());
       CK(cudaDeviceSynchronize());
       CK(cudaMemcpy(rep ? out2.data() : out.data(), dout, M * ldo * 2, cudaMemcpyDeviceToHost));
+      if (cfg.global_fixup && !counters_at_zero()) counters = true;
+    }
+    if (cfg.global_fixup) {  // the cluster twin sums the same partials in the same order: the same bits
+      DecodeConfig twin = cfg;
+      twin.global_fixup = false;
+      std::vector<__half> out3(M * ldo);
+      CK(cudaMemset(dout, 0xFF, M * ldo * 2));
+      CKW(w4a16::decode_gemm_with_config(a, twin, sm_count(), nullptr, 0));
+      CK(cudaDeviceSynchronize());
+      CK(cudaMemcpy(out3.data(), dout, M * ldo * 2, cudaMemcpyDeviceToHost));
+      twin_differs = std::memcmp(out.data(), out3.data(), out.size() * 2) != 0;
     }
     for (int64_t mm = 0; mm < M; ++mm)
       for (int64_t nn = 0; nn < ldo; ++nn) {
@@ -209,14 +251,16 @@ static bool run_case(const Case& c, const std::vector<DecodeConfig>& cfgs, uint6
       }
     if (std::memcmp(out.data(), out2.data(), out.size() * 2) != 0) nondet = true;
     const double rel = std::sqrt(err_num / std::max(err_den, 1e-300));
-    const bool pass = !unwritten && !clobbered && !nondet && !inf_mismatch && rel < c.max_rel;
+    const bool pass =
+        !unwritten && !clobbered && !nondet && !inf_mismatch && !counters && !twin_differs && rel < c.max_rel;
     if (!pass || verbose)
       std::printf("%s m=%d n=%d k=%d g=%d zeros=%d bias=%d alpha=%.2f ldx+%d ldo+%d cfg(warps=%d tn=%d split=%d "
-                  "stages=%d pdl=%d wgmma=%d): rel_err=%.3e%s%s%s%s\n",
+                  "stages=%d pdl=%d wgmma=%d gfix=%d): rel_err=%.3e%s%s%s%s%s%s\n",
                   pass ? "ok  " : "FAIL", c.m, c.n, c.k, c.group, c.zeros, c.bias, c.alpha, c.ldx_pad, c.ldo_pad,
-                  cfg.warps, cfg.tile_nb, cfg.split, cfg.stages, cfg.pdl, (int)cfg.wgmma, rel, unwritten ? " UNWRITTEN/NaN" : "",
-                  clobbered ? " WROTE-PAST-N" : "", nondet ? " NONDETERMINISTIC" : "",
-                  inf_mismatch ? " INF-ROW-MISMATCH" : "");
+                  cfg.warps, cfg.tile_nb, cfg.split, cfg.stages, cfg.pdl, (int)cfg.wgmma, (int)cfg.global_fixup, rel,
+                  unwritten ? " UNWRITTEN/NaN" : "", clobbered ? " WROTE-PAST-N" : "",
+                  nondet ? " NONDETERMINISTIC" : "", inf_mismatch ? " INF-ROW-MISMATCH" : "",
+                  counters ? " COUNTERS-NOT-ZERO" : "", twin_differs ? " DIFFERS-FROM-CLUSTER-TWIN" : "");
     if (!pass) {
       ok = false;
       ++g_failures;
@@ -245,6 +289,13 @@ static std::vector<DecodeConfig> all_configs() {
   for (int sp : {1, 5, 7}) v.push_back({4, 16, sp, 0, 2});  // 4 consumer warps (mma.sync, m <= 16)
   v.push_back({4, 16, 2, 1, 1});  // ring of one stage
   v.push_back({0, 0, 0, 2, 2});    // auto tile / split
+  // split-K through the workspace (global_fixup): both warp counts, split 1 and 8, no PDL, 16-token warpgroup MMA
+  // (and, above m = 16, the warpgroup-MMA kernels of 8-block tiles)
+  v.push_back({4, 16, 5, 0, 2, false, true});
+  v.push_back({8, 8, 8, 0, 2, false, true});
+  v.push_back({8, 32, 3, 0, 0, false, true});
+  v.push_back({8, 16, 1, 0, 2, false, true});
+  v.push_back({8, 8, 3, 0, 2, true, true});
   return v;
 }
 
@@ -338,6 +389,15 @@ static void check(bool small) {
         run_case(inf_x, {{0, 0, 0, 0, 0}, {4, 16, 3, 1, 2}, {8, 32, 5, 0, 2}, {8, 16, 5, 0, 2}, {8, 8, 8, 0, 2}},
                  seed++, true);
       }
+    // the global fix-up where the auto config takes it (long K, split 8 past the cluster fit): 4-warp 16-block
+    // tiles at m <= 8 (subnormal weights) and 16 (fp16 scales, zero points), 8-block tiles; the counters must be
+    // back at zero after every call and the outputs bit-identical to the cluster twin's (run_case)
+    for (int m : {1, 5, 12}) {
+      Case gfix{m, 8192, 8192, m == 5 ? 64 : 128, m == 12, true, 0.75f, 0, 8};
+      run_case(gfix, {{0, 0, 0, 0, 0}, {0, 0, 0, 0, 1}, {0, 0, 0, 0, 2}}, seed++, true);
+    }
+    Case gfix8{4, 4096, 14336, 128, false, true, 1.0f, 8, 0};
+    run_case(gfix8, {{0, 0, 0, 0, 2}}, seed++, true);
     // grids sized for two CTAs per SM (auto: 32-block tiles x split 8 = 192 CTAs), at m > 8 the kernel flavour
     // that applies the scales in fp16
     Case wide{12, 12288, 1024, 128, false, true, 1.0f, 0, 0, true};
@@ -491,11 +551,13 @@ static w4a16_gemm_args_t make_args(const ShapeBufs& b, int i, int m) {
 // The benchmark's chain: one graph of the R calls on their own weights (cfg, or the auto config when null).
 // False, with the reason printed, if it cannot be captured.
 static bool capture_chain(const ShapeBufs& b, int m, const DecodeConfig* cfg, cudaStream_t stream, cudaGraph_t* graph) {
+  void* ws = workspace_for(workspace_need(make_args(b, 0, m), cfg));  // (the R calls share it, in stream order)
   CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
   w4a16_status_t st = W4A16_OK;
   for (int i = 0; i < b.R && st == W4A16_OK; ++i) {
     w4a16_gemm_args_t a = make_args(b, i, m);
-    st = cfg ? w4a16::decode_gemm_with_config(a, *cfg, sm_count(), stream) : w4a16::decode_gemm(a, sm_count(), nullptr, stream);
+    st = cfg ? w4a16::decode_gemm_with_config(a, *cfg, sm_count(), ws, stream)
+             : w4a16::decode_gemm(a, sm_count(), ws, stream);
   }
   cudaError_t ce = cudaStreamEndCapture(stream, graph);
   if (st != W4A16_OK || ce != cudaSuccess) {
@@ -625,9 +687,9 @@ static void bench(bool sweep) {
         const double fl = bytes / bw * 1e6;
         char line[256];
         std::snprintf(line, sizeof(line),
-                      "| %-11s | %5d | %5d | %2d | %2d/%2d/%d | %3d | %7.2f | %7.1f | %5.2f | %7.2f | %5.2f |",
-                      sh.name, sh.n, sh.k, m, c.warps, c.tile_nb, c.split, b.R, us, bytes / (us * 1e-6) / 1e9, us / fl,
-                      us2, us2 / fl);
+                      "| %-11s | %5d | %5d | %2d | %2d/%2d/%d%s | %3d | %7.2f | %7.1f | %5.2f | %7.2f | %5.2f |",
+                      sh.name, sh.n, sh.k, m, c.warps, c.tile_nb, c.split, c.global_fixup ? "g" : "", b.R, us,
+                      bytes / (us * 1e-6) / 1e9, us / fl, us2, us2 / fl);
         table.push_back(line);
         std::printf("%s\n", line);
         std::fflush(stdout);
@@ -670,7 +732,8 @@ static void bench(bool sweep) {
   if (!sweep) {
     std::printf("\nH100 copy BW %.1f GB/s; floor = bytes / copy BW; R weight sets, graph of R calls, median of 15\n",
                 bw / 1e9);
-    std::printf("| shape | N | K | M | warps/tn/split | R | us no PDL | GB/s | t/floor | us PDL+prefetch | t/floor PDL |\n");
+    std::printf("| shape | N | K | M | warps/tn/split (g: global fix-up) | R | us no PDL | GB/s | t/floor | us PDL+prefetch "
+                "| t/floor PDL |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (auto& l : table) std::printf("%s\n", l.c_str());
   }
@@ -790,9 +853,10 @@ static void profile(int argc, char** argv) {
   }
   c.pdl = 0;
   std::printf("profile N=%d K=%d M=%d warps/tn/split=%d/%d/%d R=%d\n", n, k, m, c.warps, c.tile_nb, c.split, b.R);
+  void* ws = workspace_for(workspace_need(make_args(b, 0, m), &c));
   for (int i = 0; i < b.R; ++i) {
     w4a16_gemm_args_t a = make_args(b, i, m);
-    if (w4a16::decode_gemm_with_config(a, c, sm_count(), 0) != W4A16_OK) {
+    if (w4a16::decode_gemm_with_config(a, c, sm_count(), ws, 0) != W4A16_OK) {
       std::printf("launch failed: %s\n", w4a16::g_msg);
       std::exit(1);
     }

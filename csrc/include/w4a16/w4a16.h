@@ -7,7 +7,9 @@
  *
  * Typical use:
  *   1. w4a16_pack_weight(q, k, n, host_buf) once, copy host_buf (w4a16_packed_weight_bytes) to the device;
- *   2. fill a w4a16_gemm_args_t, w4a16_workspace_size(), allocate the workspace once;
+ *   2. fill a w4a16_gemm_args_t, w4a16_workspace_size(), allocate the workspace once and zero-fill it once
+ *      (cudaMemset): it starts with split-K counters that every call expects at zero and leaves at zero, so one
+ *      workspace serves every config and shape on its stream (never two streams at once);
  *   3. w4a16_gemm(&args, W4A16_CONFIG_AUTO, ws, ws_bytes, stream) per call: no allocation, no synchronisation,
  *      so it can be captured in a CUDA graph. Zero-initialise args (flags = 0 is the default launch).
  * Every function returns a status; w4a16_status_string() names it and w4a16_last_error_message() gives the
@@ -109,7 +111,8 @@ W4A16_API w4a16_status_t w4a16_select_config(const w4a16_gemm_args_t* args, int 
 W4A16_API w4a16_status_t w4a16_can_implement(const w4a16_gemm_args_t* args, int config);
 W4A16_API w4a16_status_t w4a16_workspace_size(const w4a16_gemm_args_t* args, int config, size_t* bytes);
 
-/* Launches on stream. Asynchronous; never allocates or synchronises. */
+/* Launches on stream. Asynchronous; never allocates or synchronises. A workspace (where the config needs one) is
+ * 16-byte aligned, was zero-filled once after its allocation, and is used by one stream at a time. */
 W4A16_API w4a16_status_t w4a16_gemm(const w4a16_gemm_args_t* args, int config, void* workspace,
                                     size_t workspace_bytes, cudaStream_t stream);
 
