@@ -337,6 +337,23 @@ __device__ __forceinline__ void store_outputs(const Params& p, const float (&sum
       make_uint4(packed[0], packed[1], packed[2], packed[3]);
 }
 
+// The 8 outputs of one item: the split's partials summed in rank order, so both fix-ups (the cluster's and the
+// workspace's) give the same bits. Callers request every partial before calling: each load is a round trip of
+// hundreds of cycles (L2 or a peer's shared memory), which a load-add loop would pay once per rank.
+__device__ __forceinline__ void sum_in_rank_order(int split, const float4 (&part_lo)[kMaxSplit],
+                                                  const float4 (&part_hi)[kMaxSplit], float (&sum)[8]) {
+#pragma unroll
+  for (int e = 0; e < 8; ++e) sum[e] = 0.f;
+#pragma unroll
+  for (int r = 0; r < kMaxSplit; ++r) {
+    if (r < split) {
+      const float4 lo = part_lo[r], hi = part_hi[r];
+      sum[0] += lo.x; sum[1] += lo.y; sum[2] += lo.z; sum[3] += lo.w;
+      sum[4] += hi.x; sum[5] += hi.y; sum[6] += hi.z; sum[7] += hi.w;
+    }
+  }
+}
+
 // Split-K through global memory (DecodeConfig::global_fixup), after the CTA's partials are in shared memory (red):
 // every CTA of the tile publishes them to the workspace and arrives on the tile's counter; the last to arrive sums
 // them in rank order, as the cluster path of decode_kernel does (the same bits), and stores the tile. No cluster:
@@ -368,8 +385,7 @@ __device__ __noinline__ void fixup_through_workspace(const Params& p, const floa
     const int mtok = it / (2 * TN), c8 = it % (2 * TN);
     const int n = n0 + c8 * 8;
     if (n >= p.n) continue;
-    // All requested before any is added (L2 round trips); through L2, since this SM's L1 may hold lines of an
-    // earlier call's partials.
+    // Through L2 (ld.cg): this SM's L1 may hold lines of an earlier call's partials.
     const float4* src = reinterpret_cast<const float4*>(tile_partials + mtok * TN * 16 + c8 * 8);
     float4 part_lo[kMaxSplit], part_hi[kMaxSplit];
 #pragma unroll
@@ -380,16 +396,7 @@ __device__ __noinline__ void fixup_through_workspace(const Params& p, const floa
       }
     }
     float sum[8];
-#pragma unroll
-    for (int e = 0; e < 8; ++e) sum[e] = 0.f;
-#pragma unroll
-    for (int r = 0; r < kMaxSplit; ++r) {
-      if (r < p.split) {
-        const float4 lo = part_lo[r], hi = part_hi[r];
-        sum[0] += lo.x; sum[1] += lo.y; sum[2] += lo.z; sum[3] += lo.w;
-        sum[4] += hi.x; sum[5] += hi.y; sum[6] += hi.z; sum[7] += hi.w;
-      }
-    }
+    sum_in_rank_order(p.split, part_lo, part_hi, sum);
     store_outputs(p, sum, m0 + mtok, n);
   }
 }
@@ -1023,10 +1030,9 @@ __global__ void __launch_bounds__((kernel_threads<CW, TN, MT, ZEROS, WG, SUBNORM
     const int mtok = it / (2 * TN), c8 = it % (2 * TN);
     const int n = n0 + c8 * 8;
     if (n >= p.n) continue;
-    // All peers' partials are requested before any is added: distributed shared memory reads take hundreds of
-    // cycles, and a load-add loop would pay that once per peer (ncu: barrier / long-scoreboard stalls dominate
-    // small layers). 32-bit shared::cluster addresses keep the 16 loads in flight within the register budget
-    // (generic 64-bit ones spilled at 96 registers). The sum still runs in rank order: deterministic.
+    // Distributed shared memory reads take hundreds of cycles (ncu: barrier / long-scoreboard stalls dominate small
+    // layers). 32-bit shared::cluster addresses keep the 16 loads in flight within the register budget (generic
+    // 64-bit ones spilled at 96 registers).
     const uint32_t item_addr = red_addr + (mtok * S::kRowPitch + c8 * 8) * 4;
     float4 part_lo[kMaxSplit], part_hi[kMaxSplit];
 #pragma unroll
@@ -1038,16 +1044,7 @@ __global__ void __launch_bounds__((kernel_threads<CW, TN, MT, ZEROS, WG, SUBNORM
       }
     }
     float sum[8];
-#pragma unroll
-    for (int e = 0; e < 8; ++e) sum[e] = 0.f;
-#pragma unroll
-    for (int r = 0; r < kMaxSplit; ++r) {
-      if (r < p.split) {
-        const float4 lo = part_lo[r], hi = part_hi[r];
-        sum[0] += lo.x; sum[1] += lo.y; sum[2] += lo.z; sum[3] += lo.w;
-        sum[4] += hi.x; sum[5] += hi.y; sum[6] += hi.z; sum[7] += hi.w;
-      }
-    }
+    sum_in_rank_order(p.split, part_lo, part_hi, sum);
     store_outputs(p, sum, m0 + mtok, n);
   }
 
@@ -1240,6 +1237,10 @@ constexpr Variant kVariants[] = {{8, 8}, {8, 16}, {8, 32}, {4, 16}};
 constexpr int kWgMaxTokens = 128;
 
 int wg_tokens(long long m) { return m <= 16 ? 16 : m <= 32 ? 32 : m <= 64 ? 64 : kWgMaxTokens; }
+// Tokens per CTA tile of config c at m tokens: the wgmma flavours' tile, or the mma.sync flavours' 8 or 16.
+int token_tile(const DecodeConfig& c, long long m) {
+  return c.wgmma || m > kDecodeMmaSyncMaxM ? wg_tokens(m) : m <= 8 ? 8 : 16;
+}
 
 bool config_valid(const DecodeConfig& c, long long m) {
   if (m < 1 || m > kDecodeMaxM) return false;
@@ -1394,7 +1395,7 @@ bool decode_supports(const w4a16_gemm_args_t& a) {
 
 size_t decode_config_workspace_size(const w4a16_gemm_args_t& a, const DecodeConfig& c) {
   if (!c.global_fixup || a.m < 1 || c.tile_nb < 1 || c.split < 1) return 0;
-  const long long tokens = c.wgmma || a.m > kDecodeMmaSyncMaxM ? decode_detail::wg_tokens(a.m) : a.m <= 8 ? 8 : 16;
+  const long long tokens = decode_detail::token_tile(c, a.m);
   const long long tiles = ((a.n + 15) / 16 + c.tile_nb - 1) / c.tile_nb;
   const long long token_tiles = (a.m + tokens - 1) / tokens;
   return kWorkspaceCounterBytes +
@@ -1558,7 +1559,7 @@ w4a16_status_t decode_gemm_with_config(const w4a16_gemm_args_t& a, const DecodeC
   p.fixup_counters = nullptr;
   p.fixup_partials = nullptr;
   if (c.global_fixup) {
-    const long long tokens = c.wgmma || a.m > kDecodeMmaSyncMaxM ? decode_detail::wg_tokens(a.m) : a.m <= 8 ? 8 : 16;
+    const long long tokens = decode_detail::token_tile(c, a.m);
     const long long counters = static_cast<long long>(tiles) * ((a.m + tokens - 1) / tokens);
     if (counters > static_cast<long long>(kWorkspaceCounterBytes / sizeof(unsigned))) {
       set_error_message("decode_gemm: a global split-K fix-up of %lld tiles needs more than the workspace's %zu "
