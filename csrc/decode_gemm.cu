@@ -1241,6 +1241,13 @@ int wg_tokens(long long m) { return m <= 16 ? 16 : m <= 32 ? 32 : m <= 64 ? 64 :
 int token_tile(const DecodeConfig& c, long long m) {
   return c.wgmma || m > kDecodeMmaSyncMaxM ? wg_tokens(m) : m <= 8 ? 8 : 16;
 }
+// Output tiles of config c on problem a (token tiles x feature tiles): the global fix-up keeps one counter and
+// split slabs of partials per output tile.
+long long fixup_tile_count(const w4a16_gemm_args_t& a, const DecodeConfig& c) {
+  const long long tokens = token_tile(c, a.m);
+  const long long tiles = ((a.n + 15) / 16 + c.tile_nb - 1) / c.tile_nb;
+  return (a.m + tokens - 1) / tokens * tiles;
+}
 
 bool config_valid(const DecodeConfig& c, long long m) {
   if (m < 1 || m > kDecodeMaxM) return false;
@@ -1396,10 +1403,8 @@ bool decode_supports(const w4a16_gemm_args_t& a) {
 size_t decode_config_workspace_size(const w4a16_gemm_args_t& a, const DecodeConfig& c) {
   if (!c.global_fixup || a.m < 1 || c.tile_nb < 1 || c.split < 1) return 0;
   const long long tokens = decode_detail::token_tile(c, a.m);
-  const long long tiles = ((a.n + 15) / 16 + c.tile_nb - 1) / c.tile_nb;
-  const long long token_tiles = (a.m + tokens - 1) / tokens;
   return kWorkspaceCounterBytes +
-         static_cast<size_t>(token_tiles * tiles * c.split * tokens * c.tile_nb * 16) * sizeof(float);
+         static_cast<size_t>(decode_detail::fixup_tile_count(a, c) * c.split * tokens * c.tile_nb * 16) * sizeof(float);
 }
 
 size_t decode_workspace_size(const w4a16_gemm_args_t& a, int sm_count) {
@@ -1421,11 +1426,41 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, cons
     const bool two = two_per_sm_kernel && decode_detail::wants_two_per_sm(clusters * split, sm_count);
     return clusters <= decode_detail::max_clusters(fit, split, two);
   };
+  // The warpgroup-MMA grid of the split-K fix-up through the workspace (DecodeConfig::global_fixup), free of the
+  // cluster fit: tiles that run two per SM (8 blocks; 16 blocks up to 32 tokens), the largest split that fits
+  // 2 x SMs; 16-block tiles where they make as many CTAs and a CTA's K run stays long (16 tokens, or K >= 16384).
+  // H200 2026-12-03, `decode_test mid` with MID_GFIX=1 (benchmarks/NOTES.md, session 17): 8192x28672 m = 32 16/8g
+  // 53.8 us vs 8/4g 58.5; 8192x8192 m = 32 8/4g 20.9 vs 16/8g 23.9; 10240x8192 m = 16 16/6g 21.9 vs 8/3g 23.6.
+  auto wg_fixup_grid = [&](int tokens, long long* grid_ctas) {
+    const long long token_tiles = (a.m + tokens - 1) / tokens;
+    const bool long_runs = tokens <= 16 || (tokens <= 32 && nch >= 256);
+    DecodeConfig best{8, 8, 1, 0, pdl, true, true};
+    *grid_ctas = 0;
+    for (int tn : {16, 8}) {
+      if (tn == 16 && tokens > 32) continue;
+      const long long tiles = (nbp + tn - 1) / tn * token_tiles;
+      if (tiles > static_cast<long long>(kWorkspaceCounterBytes / sizeof(unsigned))) continue;
+      const long long split = std::min<long long>(max_split, 2ll * sm_count / tiles);
+      if (split < 2) continue;
+      if (tiles * split > *grid_ctas || (tiles * split == *grid_ctas && !long_runs)) {
+        best = DecodeConfig{8, tn, static_cast<int>(split), 0, pdl, true, true};
+        *grid_ctas = tiles * split;
+      }
+    }
+    return best;
+  };
   // m 9-16 on layers of <= 8192 features and < 2^26 weights: the warpgroup-MMA kernel with 16-token tiles beats
   // mma.sync (H200, decode_test bench with PDL, m = 16: 4096x4096 8.4 vs 10.3 us, 4096x14336 20.2 vs 24.9,
   // 6144x4096 9.9 vs 10.6; 8192x8192 22.4 vs 21.2 stays on mma.sync; wider or larger layers lose up to 1.35x, and
-  // m <= 8 loses everywhere: 4096x4096 m = 1 7.6 vs 6.3).
-  const bool wgmma = a.m > kDecodeMmaSyncMaxM || (a.m > 8 && a.n <= 8192 && a.n * a.k < (1ll << 26));
+  // m <= 8 loses everywhere: 4096x4096 m = 1 7.6 vs 6.3). On K >= 8192 the other layers where its global-fix-up
+  // grid exists take that grid (m = 16, same run: 10240x8192 22.05 vs 23.40 us on mma.sync, 8192x28672 46.9 vs
+  // 48.2, 8192x8192 19.4 vs 19.3).
+  constexpr bool kWgFixupAt16 = true;
+  long long fixup_ctas_16 = 0;
+  if (a.m > 8 && a.m <= kDecodeMmaSyncMaxM && nch >= 128) wg_fixup_grid(16, &fixup_ctas_16);
+  const bool wg_at_16 = a.m > 8 && a.n <= 8192 && a.n * a.k < (1ll << 26);
+  const bool wg_fixup_at_16 = kWgFixupAt16 && !wg_at_16 && fixup_ctas_16 > 0;
+  const bool wgmma = a.m > kDecodeMmaSyncMaxM || wg_at_16 || wg_fixup_at_16;
   if (wgmma) {
     // Warpgroup-MMA kernels, fitted to `decode_test mid` (H200, 2026-12-01; 8 Llama shapes at m = 32, 64, 128, 256
     // over tile x split, benchmarks/NOTES.md):
@@ -1468,6 +1503,22 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, cons
                                            : (s >= (wide ? 3 : 4) ? 3ll * sm_count / 4 : sm_count);
       if (ctas * s <= limit && one_wave(ctas, s, two_per_sm)) split = s;
     }
+    // The global fix-up where its grid outgrows the cluster grid (wg_fixup_grid): on K >= 8192 at <= 32 tokens
+    // whenever it does, at 64 tokens where it has >= 1.5x the CTAs (a 64-token tile's partials cost 4x a 16-token
+    // one's), and on shorter K only for 16-token tiles of >= 1.3x the CTAs; never for 128-token tiles, which run
+    // one per SM (8192x8192 m = 128: 8/4g 54.1 us vs 8/2 34.1). H200 2026-12-03, `decode_test mid`:
+    // 10240x8192 m = 64 8/3g 31.4 us vs 16/2 37.0, 8192x28672 m = 64 8/4g 71.0 vs 16/3 81.8, 8192x8192 m = 32 8/4g
+    // 20.9 vs 16/7 23.0, 4096x14336 m = 16 8/8g 17.2 vs 8/7 18.9, 4096x4096 m = 16 8/8g 7.9 vs 8/6 8.4; kept on
+    // the clusters: 4096x14336 m = 64 8/7 26.4 vs 8/8g 27.0, 6144x4096 m = 16 8/4 9.9 vs 8/5g 10.1, and every
+    // 32- and 64-token tile on K = 4096 (4096x4096 m = 32 8/6 9.9 vs 8/8g 10.9).
+    long long fixup_ctas = 0;
+    const DecodeConfig fixup = wg_fixup_grid(tokens, &fixup_ctas);
+    const long long cluster_ctas = ctas * split;
+    const bool take_fixup =
+        tokens <= 32 && nch >= 128   ? fixup_ctas > cluster_ctas
+        : tokens == 64 && nch >= 128 ? 2 * fixup_ctas >= 3 * cluster_ctas
+                                     : tokens == 16 && 10 * fixup_ctas >= 13 * cluster_ctas;
+    if (take_fixup || wg_fixup_at_16) return fixup;
     return DecodeConfig{8, tn, split, 0, pdl, true};
   }
   // mma.sync kernels: the most CTAs that run in one wave, over 16- and 32-block tiles (and 8-block ones from
@@ -1559,8 +1610,7 @@ w4a16_status_t decode_gemm_with_config(const w4a16_gemm_args_t& a, const DecodeC
   p.fixup_counters = nullptr;
   p.fixup_partials = nullptr;
   if (c.global_fixup) {
-    const long long tokens = decode_detail::token_tile(c, a.m);
-    const long long counters = static_cast<long long>(tiles) * ((a.m + tokens - 1) / tokens);
+    const long long counters = decode_detail::fixup_tile_count(a, c);
     if (counters > static_cast<long long>(kWorkspaceCounterBytes / sizeof(unsigned))) {
       set_error_message("decode_gemm: a global split-K fix-up of %lld tiles needs more than the workspace's %zu "
                         "counters", counters, kWorkspaceCounterBytes / sizeof(unsigned));

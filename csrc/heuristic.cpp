@@ -90,12 +90,14 @@ constexpr TileCost kLargeMTiles[] = {
 //  - m 17-64 (warpgroup-MMA kernels): on every layer with k <= 16384, 1.03-1.7x faster than the CUTLASS choice
 //    (4096x4096 m = 32: 9.7 vs 16.5 us; 57344x8192 m = 64: 137 vs 147); 8192x28672 stays on stream-K at m 33-64
 //    (69 vs 67) and takes the decode kernel at m 17-32 since its 16-block tiles run two per SM (56.7 vs 65.9 us,
-//    H200 2026-12-02);
+//    H200 2026-12-02); with the global split-K fix-up (decode_select_config) 8192x28672 takes the decode kernel
+//    at m 33-64 too (71.0 vs 77.4 us, H200 2026-12-03), and so does any k on layers of <= 8192 features, where
+//    that grid exists;
 //  - m 65-128: layers of <= 2^26 weights with k <= 8192 (4096x4096 m = 128: 16.0 vs 18.7 us, 8192x8192 33.2 vs
 //    34.6, 6144x4096 even); larger layers lose up to 1.4x to 128x128 tiles.
 bool decode_preferred(const w4a16_gemm_args_t& a) {
   if (a.m <= 32) return true;
-  if (a.m <= 64) return a.k <= 16384;
+  if (a.m <= 64) return a.k <= 16384 || a.n <= 8192;
   if (a.m <= 128) return a.k <= 8192 && a.n * a.k <= (int64_t{1} << 26);
   return false;
 }

@@ -18,13 +18,13 @@ DECODE = {zeros: [c["name"] for c in w4.list_configs() if c["schedule"] == "deco
 
 
 # (m, n, k) the decode kernels take (csrc/heuristic.cpp decode_preferred; grid of record and `decode_test mid`,
-# H200 2026-12-01/02): every layer up to m = 32, k <= 16384 up to m = 64, layers of <= 2^26 weights with
-# k <= 8192 up to m = 128.
+# H200 2026-12-01/02/03): every layer up to m = 32, k <= 16384 or n <= 8192 up to m = 64 (the global split-K
+# fix-up grids), layers of <= 2^26 weights with k <= 8192 up to m = 128.
 DECODE_PATH = [
     (1, 4096, 4096), (7, 57344, 8192), (16, 8192, 28672),
     (17, 4096, 4096), (32, 4096, 14336), (32, 28672, 4096), (32, 57344, 8192), (33, 10240, 8192),
     (17, 4096, 28672), (32, 8192, 28672),
-    (64, 28672, 4096), (64, 4096, 16384),
+    (64, 28672, 4096), (64, 4096, 16384), (33, 4096, 28672), (64, 8192, 28672),
     (65, 4096, 4096), (128, 8192, 8192), (128, 1024, 4096), (100, 6144, 4096),
 ]
 
@@ -43,9 +43,9 @@ def test_decode_configs_serve_up_to_m256():
 
 # (m, n, k) -> CUTLASS tile, from the config sweep of 2026-11-25 (benchmarks/NOTES.md); 132 SMs.
 MODERATE_M = [
-    # m 33-64 with k > 16384 (the decode kernels take the rest): stream-K.
-    (33, 4096, 28672, "n128_m64_k64_c1x1_coop_streamk"),
-    (64, 8192, 28672, "n128_m64_k64_c1x1_coop_streamk"),
+    # m 33-64 with k > 16384 on layers wider than 8192 (the decode kernels take the rest): stream-K.
+    (33, 16384, 28672, "n128_m64_k64_c1x1_coop_streamk"),
+    (64, 12288, 28672, "n128_m64_k64_c1x1_coop_streamk"),
     # m 65-256, k >= 8192 and 128x128 tiles <= half the SMs: stream-K 128x128.
     (65, 4096, 14336, "n128_m128_k64_c1x1_coop_streamk"),
     (256, 4096, 14336, "n128_m128_k64_c1x1_coop_streamk"),

@@ -296,6 +296,8 @@ static std::vector<DecodeConfig> all_configs() {
   v.push_back({8, 32, 3, 0, 0, false, true});
   v.push_back({8, 16, 1, 0, 2, false, true});
   v.push_back({8, 8, 3, 0, 2, true, true});
+  v.push_back({8, 16, 6, 0, 2, true, true});  // 16-block warpgroup-MMA tiles of <= 32 tokens, two per SM (m <= 64:
+                                               // the 64-token tiles run one per SM)
   return v;
 }
 
@@ -804,6 +806,7 @@ static void sweep_mid() {
   CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   const double bw = copy_bandwidth();
   const std::vector<int> only_n = env_ints("MID_NS", {});
+  const bool gfix = !env_ints("MID_GFIX", {0}).empty() && env_ints("MID_GFIX", {0})[0] != 0;  // + global fix-up twins
   for (const NK& sh : kShapes) {
     if (!only_n.empty() && std::find(only_n.begin(), only_n.end(), sh.n) == only_n.end()) continue;
     ShapeBufs b = alloc_shape(sh.n, sh.k, 256);
@@ -817,19 +820,21 @@ static void sweep_mid() {
       std::printf("mid %s N=%d K=%d M=%d floor=%.2f auto(%d/%d)=%.2f |", sh.name, sh.n, sh.k, m, fl, ac.tile_nb,
                   ac.split, t_auto);
       for (int tn : {8, 16})
-        for (int sp : env_ints("MID_SPLITS", {1, 2, 3, 4, 5, 6, 7, 8})) {
-          DecodeConfig c{8, tn, sp, 0, 2, true};  // (wgmma: m <= 16 through the warpgroup-MMA kernel too)
-          if (sp > sh.k / 64 || !w4a16::decode_config_valid(c, m)) continue;
-          const double t = time_config(b, m, &c, stream);
-          std::printf(" %d/%d:%.1f", tn, sp, t);
-          std::fflush(stdout);
-          if (t > 0 && t < best) {
-            best = t;
-            bc = c;
+        for (int sp : env_ints("MID_SPLITS", {1, 2, 3, 4, 5, 6, 7, 8}))
+          for (int g = 0; g <= (gfix && sp > 1 ? 1 : 0); ++g) {
+            DecodeConfig c{8, tn, sp, 0, 2, true, g == 1};  // (wgmma: m <= 16 through the warpgroup-MMA kernel too)
+            if (sp > sh.k / 64 || !w4a16::decode_config_valid(c, m)) continue;
+            const double t = time_config(b, m, &c, stream);
+            std::printf(" %d/%d%s:%.1f", tn, sp, g ? "g" : "", t);
+            std::fflush(stdout);
+            if (t > 0 && t < best) {
+              best = t;
+              bc = c;
+            }
           }
-        }
-      std::printf("\n  BEST %s M=%d: %d/%d %.2f us (%.2fx floor) vs auto %.2f (%.2fx)\n", sh.name, m, bc.tile_nb,
-                  bc.split, best, best / fl, t_auto, t_auto / fl);
+      std::printf("\n  BEST %s M=%d: %d/%d%s %.2f us (%.2fx floor) vs auto %d/%d%s %.2f (%.2fx)\n", sh.name, m,
+                  bc.tile_nb, bc.split, bc.global_fixup ? "g" : "", best, best / fl, ac.tile_nb, ac.split,
+                  ac.global_fixup ? "g" : "", t_auto, t_auto / fl);
       std::fflush(stdout);
     }
     free_shape(b);

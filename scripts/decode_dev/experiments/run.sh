@@ -55,5 +55,38 @@ PY
       done
     done
     ;;
-  *) echo "usage: $0 build|run|racecheck"; exit 2 ;;
+  gfix-mid)
+    # (session 17) the split-K fix-up through the workspace for the warpgroup-MMA kernels: `check` of the library,
+    # then `mid` with every split's global-fix-up twin next to its cluster grid (MID_GFIX=1), M = 16-128.
+    OUT=${OUT:-$B/exp}
+    mkdir -p "$OUT"
+    timeout 240 "$B/dt_lib" check >"$OUT/check.txt" 2>&1
+    echo "check: exit $? | $(tail -1 "$OUT/check.txt")"
+    MID_GFIX=1 MID_MS=${MID_MS:-16,32,64,128} timeout "${MID_TIMEOUT:-420}" "$B/dt_lib" mid | tee "$OUT/mid_gfix.txt" \
+      | grep -E "BEST|failed"
+    ;;
+  s17-build)
+    # (session 17) the library (warpgroup-MMA global fix-up rule) against the same rule without the m 9-16
+    # extension to the long-K layers, and against the kernel source before it (REV, default 57f96d7)
+    git show "${REV:-57f96d7}:csrc/decode_gemm.cu" > /tmp/s17_old.cu || exit 1
+    sed 's/constexpr bool kWgFixupAt16 = true;/constexpr bool kWgFixupAt16 = false;/' csrc/decode_gemm.cu \
+      > /tmp/s17_nowg16.cu
+    grep -q "kWgFixupAt16 = false" /tmp/s17_nowg16.cu || { echo "kWgFixupAt16 not found: update run.sh"; exit 1; }
+    printf 'csrc/decode_gemm.cu|lib|\n/tmp/s17_nowg16.cu|nowg16|\n/tmp/s17_old.cu|old|\n' > "$B/v_s17.txt"
+    bash scripts/decode_dev/ab.sh build "$B/v_s17.txt"
+    ;;
+  s17-ab)
+    # check of the library, then M 1-16 (`bench`) and the auto configs at M = 32 / 64 (`mid` with no sweep), two
+    # rounds of bench and one of mid (MID_ROUNDS), variants interleaved
+    OUT=${OUT:-$B/exp}
+    CHECKS=${AB_CHECKS-lib} ROUNDS=${AB_ROUNDS:-2} OUT="$OUT/bench" bash scripts/decode_dev/ab.sh run "$B/v_s17.txt"
+    AB_MODE=mid MID_SPLITS=99 MID_MS=32,64 ROUNDS=${MID_ROUNDS:-1} OUT="$OUT/mid" bash scripts/decode_dev/ab.sh run "$B/v_s17.txt"
+    ;;
+  s17-all)
+    # one device call: s17-ab with one bench round, then the call of record (scripts/record_device_check.sh) on the
+    # wheel in .devdist built from the same source as dt_lib
+    AB_CHECKS= AB_ROUNDS=${AB_ROUNDS:-1} bash "$0" s17-ab   # (record_device_check runs decode_test check)
+    bash scripts/record_device_check.sh 2>&1 | tail -60
+    ;;
+  *) echo "usage: $0 build|run|racecheck|gfix-mid|s17-build|s17-ab|s17-all"; exit 2 ;;
 esac
