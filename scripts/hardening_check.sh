@@ -20,8 +20,15 @@ WORK=$(mktemp -d)
 export W4A16_HARDENING_REPORT="$WORK/report.txt"
 : >"$W4A16_HARDENING_REPORT"
 SUMMARY="$OUT/summary.txt"
+# The commit the tree was at, marked when tracked files differ from it (a device copy of a working tree under edit).
+tree_revision() {
+  local rev
+  rev=$(git rev-parse --short HEAD 2>/dev/null) || { echo '(tarball)'; return; }
+  [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && rev="$rev + uncommitted changes"
+  echo "$rev"
+}
 {
-  echo "== hardening_check $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo '(tarball)')"
+  echo "== hardening_check $(date -u +%FT%TZ) commit $(tree_revision)"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
   "$SANITIZER" --version | tail -1
   # the device's copy of the tree may carry an older .git than the files: name the wheel under test too

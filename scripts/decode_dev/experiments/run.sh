@@ -85,7 +85,7 @@ PY
   s17-all)
     # one device call: s17-ab with one bench round, then the call of record (scripts/record_device_check.sh) on the
     # wheel in .devdist built from the same source as dt_lib
-    AB_CHECKS= AB_ROUNDS=${AB_ROUNDS:-1} bash "$0" s17-ab   # (record_device_check runs decode_test check)
+    AB_CHECKS='' AB_ROUNDS=${AB_ROUNDS:-1} bash "$0" s17-ab   # (record_device_check runs decode_test check)
     bash scripts/record_device_check.sh 2>&1 | tail -60
     ;;
   *) echo "usage: $0 build|run|racecheck|gfix-mid|s17-build|s17-ab|s17-all"; exit 2 ;;
