@@ -1242,7 +1242,8 @@ int token_tile(const DecodeConfig& c, long long m) {
   return c.wgmma || m > kDecodeMmaSyncMaxM ? wg_tokens(m) : m <= 8 ? 8 : 16;
 }
 // Output tiles of config c on problem a (token tiles x feature tiles): the global fix-up keeps one counter and
-// split slabs of partials per output tile.
+// split slabs of partials per output tile, at most kFixupCounters tiles.
+constexpr long long kFixupCounters = static_cast<long long>(kWorkspaceCounterBytes / sizeof(unsigned));
 long long fixup_tile_count(const w4a16_gemm_args_t& a, const DecodeConfig& c) {
   const long long tokens = token_tile(c, a.m);
   const long long tiles = ((a.n + 15) / 16 + c.tile_nb - 1) / c.tile_nb;
@@ -1431,20 +1432,22 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, cons
   // 2 x SMs; 16-block tiles where they make as many CTAs and a CTA's K run stays long (16 tokens, or K >= 16384).
   // H200 2026-12-03, `decode_test mid` with MID_GFIX=1 (benchmarks/NOTES.md, session 17): 8192x28672 m = 32 16/8g
   // 53.8 us vs 8/4g 58.5; 8192x8192 m = 32 8/4g 20.9 vs 16/8g 23.9; 10240x8192 m = 16 16/6g 21.9 vs 8/3g 23.6.
-  auto wg_fixup_grid = [&](int tokens, long long* grid_ctas) {
-    const long long token_tiles = (a.m + tokens - 1) / tokens;
+  // Split 1 where no such grid exists.
+  auto wg_fixup_grid = [&] {
+    const int tokens = decode_detail::wg_tokens(a.m);
     const bool long_runs = tokens <= 16 || (tokens <= 32 && nch >= 256);
     DecodeConfig best{8, 8, 1, 0, pdl, true, true};
-    *grid_ctas = 0;
+    long long best_ctas = 0;
     for (int tn : {16, 8}) {
       if (tn == 16 && tokens > 32) continue;
-      const long long tiles = (nbp + tn - 1) / tn * token_tiles;
-      if (tiles > static_cast<long long>(kWorkspaceCounterBytes / sizeof(unsigned))) continue;
-      const long long split = std::min<long long>(max_split, 2ll * sm_count / tiles);
-      if (split < 2) continue;
-      if (tiles * split > *grid_ctas || (tiles * split == *grid_ctas && !long_runs)) {
-        best = DecodeConfig{8, tn, static_cast<int>(split), 0, pdl, true, true};
-        *grid_ctas = tiles * split;
+      DecodeConfig c{8, tn, 1, 0, pdl, true, true};
+      const long long tiles = decode_detail::fixup_tile_count(a, c);
+      if (tiles > decode_detail::kFixupCounters) continue;
+      c.split = static_cast<int>(std::min<long long>(max_split, 2ll * sm_count / tiles));
+      if (c.split < 2) continue;
+      if (tiles * c.split > best_ctas || (tiles * c.split == best_ctas && !long_runs)) {
+        best = c;
+        best_ctas = tiles * c.split;
       }
     }
     return best;
@@ -1455,11 +1458,10 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, cons
   // m <= 8 loses everywhere: 4096x4096 m = 1 7.6 vs 6.3). On K >= 8192 the other layers where its global-fix-up
   // grid exists take that grid (m = 16, same run: 10240x8192 22.05 vs 23.40 us on mma.sync, 8192x28672 46.9 vs
   // 48.2, 8192x8192 19.4 vs 19.3).
-  constexpr bool kWgFixupAt16 = true;
-  long long fixup_ctas_16 = 0;
-  if (a.m > 8 && a.m <= kDecodeMmaSyncMaxM && nch >= 128) wg_fixup_grid(16, &fixup_ctas_16);
   const bool wg_at_16 = a.m > 8 && a.n <= 8192 && a.n * a.k < (1ll << 26);
-  const bool wg_fixup_at_16 = kWgFixupAt16 && !wg_at_16 && fixup_ctas_16 > 0;
+  const DecodeConfig fixup_at_16 =
+      a.m > 8 && a.m <= kDecodeMmaSyncMaxM && nch >= 128 && !wg_at_16 ? wg_fixup_grid() : DecodeConfig{};
+  const bool wg_fixup_at_16 = fixup_at_16.split > 1;
   const bool wgmma = a.m > kDecodeMmaSyncMaxM || wg_at_16 || wg_fixup_at_16;
   if (wgmma) {
     // Warpgroup-MMA kernels, fitted to `decode_test mid` (H200, 2026-12-01; 8 Llama shapes at m = 32, 64, 128, 256
@@ -1511,14 +1513,15 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, cons
     // 20.9 vs 16/7 23.0, 4096x14336 m = 16 8/8g 17.2 vs 8/7 18.9, 4096x4096 m = 16 8/8g 7.9 vs 8/6 8.4; kept on
     // the clusters: 4096x14336 m = 64 8/7 26.4 vs 8/8g 27.0, 6144x4096 m = 16 8/4 9.9 vs 8/5g 10.1, and every
     // 32- and 64-token tile on K = 4096 (4096x4096 m = 32 8/6 9.9 vs 8/8g 10.9).
-    long long fixup_ctas = 0;
-    const DecodeConfig fixup = wg_fixup_grid(tokens, &fixup_ctas);
+    if (wg_fixup_at_16) return fixup_at_16;
+    const DecodeConfig fixup = wg_fixup_grid();
+    const long long fixup_ctas = fixup.split > 1 ? decode_detail::fixup_tile_count(a, fixup) * fixup.split : 0;
     const long long cluster_ctas = ctas * split;
     const bool take_fixup =
         tokens <= 32 && nch >= 128   ? fixup_ctas > cluster_ctas
         : tokens == 64 && nch >= 128 ? 2 * fixup_ctas >= 3 * cluster_ctas
                                      : tokens == 16 && 10 * fixup_ctas >= 13 * cluster_ctas;
-    if (take_fixup || wg_fixup_at_16) return fixup;
+    if (take_fixup) return fixup;
     return DecodeConfig{8, tn, split, 0, pdl, true};
   }
   // mma.sync kernels: the most CTAs that run in one wave, over 16- and 32-block tiles (and 8-block ones from
@@ -1554,7 +1557,7 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, cons
   if (nch >= 128 && (a.m <= 8 || nch >= 256)) {
     for (int tn : {32, 16, 8}) {
       const long long tiles = (nbp + tn - 1) / tn;
-      if (tiles > static_cast<long long>(kWorkspaceCounterBytes / sizeof(unsigned))) continue;
+      if (tiles > decode_detail::kFixupCounters) continue;
       for (int s = 2; s <= max_split; ++s) {
         const long long ctas = tiles * s;
         if (ctas > best_ctas && ctas <= 2ll * sm_count && !one_wave(tiles, s, true)) {
@@ -1611,9 +1614,9 @@ w4a16_status_t decode_gemm_with_config(const w4a16_gemm_args_t& a, const DecodeC
   p.fixup_partials = nullptr;
   if (c.global_fixup) {
     const long long counters = decode_detail::fixup_tile_count(a, c);
-    if (counters > static_cast<long long>(kWorkspaceCounterBytes / sizeof(unsigned))) {
-      set_error_message("decode_gemm: a global split-K fix-up of %lld tiles needs more than the workspace's %zu "
-                        "counters", counters, kWorkspaceCounterBytes / sizeof(unsigned));
+    if (counters > decode_detail::kFixupCounters) {
+      set_error_message("decode_gemm: a global split-K fix-up of %lld tiles needs more than the workspace's %lld "
+                        "counters", counters, decode_detail::kFixupCounters);
       return W4A16_INVALID_VALUE;
     }
     if (!workspace || !decode_detail::aligned16(workspace)) {

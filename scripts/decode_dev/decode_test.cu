@@ -806,7 +806,7 @@ static void sweep_mid() {
   CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   const double bw = copy_bandwidth();
   const std::vector<int> only_n = env_ints("MID_NS", {});
-  const bool gfix = !env_ints("MID_GFIX", {0}).empty() && env_ints("MID_GFIX", {0})[0] != 0;  // + global fix-up twins
+  const bool gfix = env_ints("MID_GFIX", {0})[0] != 0;  // + every split's global fix-up twin
   for (const NK& sh : kShapes) {
     if (!only_n.empty() && std::find(only_n.begin(), only_n.end(), sh.n) == only_n.end()) continue;
     ShapeBufs b = alloc_shape(sh.n, sh.k, 256);

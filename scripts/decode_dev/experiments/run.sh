@@ -67,10 +67,11 @@ PY
     ;;
   s17-build)
     # (session 17) the library (warpgroup-MMA global fix-up rule) against the same rule without the m 9-16
-    # extension to the long-K layers, and against the kernel source before it (REV, default 57f96d7)
+    # extension to the long-K layers (f821329's source, which had a switch for it), and against the kernel source
+    # before the rule (REV, default 57f96d7)
     git show "${REV:-57f96d7}:csrc/decode_gemm.cu" > /tmp/s17_old.cu || exit 1
-    sed 's/constexpr bool kWgFixupAt16 = true;/constexpr bool kWgFixupAt16 = false;/' csrc/decode_gemm.cu \
-      > /tmp/s17_nowg16.cu
+    git show f821329:csrc/decode_gemm.cu \
+      | sed 's/constexpr bool kWgFixupAt16 = true;/constexpr bool kWgFixupAt16 = false;/' > /tmp/s17_nowg16.cu
     grep -q "kWgFixupAt16 = false" /tmp/s17_nowg16.cu || { echo "kWgFixupAt16 not found: update run.sh"; exit 1; }
     printf 'csrc/decode_gemm.cu|lib|\n/tmp/s17_nowg16.cu|nowg16|\n/tmp/s17_old.cu|old|\n' > "$B/v_s17.txt"
     bash scripts/decode_dev/ab.sh build "$B/v_s17.txt"
