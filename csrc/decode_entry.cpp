@@ -15,6 +15,23 @@ size_t decode_entry_workspace_size(const w4a16_gemm_args_t& args, int sm_count) 
   return decode_workspace_size(args, sm_count);
 }
 
+w4a16_status_t decode_entry_describe(const w4a16_gemm_args_t& args, int sm_count, bool device_fit,
+                                     std::string* line) {
+  // The problem only (decode_supports checks the operands too, which a description does not have).
+  if (args.m < 1 || args.m > kDecodeMaxM || args.n > (1ll << 30) || args.k > (1ll << 30)) {
+    set_error_message("the decode kernel serves 1 <= m <= %d and n, k <= 2^30 (got m=%lld n=%lld k=%lld)",
+                      kDecodeMaxM, (long long)args.m, (long long)args.n, (long long)args.k);
+    return W4A16_CANNOT_IMPLEMENT;
+  }
+  if (device_fit) {
+    const DecodeClusterFit fit = decode_cluster_fit(sm_count);
+    *line = describe_decode_config(args, decode_select_config(args, sm_count, &fit));
+  } else {
+    *line = describe_decode_config(args, decode_select_config(args, sm_count));
+  }
+  return W4A16_OK;
+}
+
 w4a16_status_t decode_entry_run(const w4a16_gemm_args_t& args, int sm_count, void* workspace, cudaStream_t stream) {
   return decode_gemm(args, sm_count, workspace, stream);
 }

@@ -42,6 +42,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <mutex>
 #include <utility>
 
@@ -1627,6 +1628,23 @@ w4a16_status_t decode_gemm_with_config(const w4a16_gemm_args_t& a, const DecodeC
     p.fixup_partials = reinterpret_cast<float*>(static_cast<char*>(workspace) + kWorkspaceCounterBytes);
   }
   return decode_detail::dispatch(c, p, tiles, sm_count, a.zeros != nullptr, stream);
+}
+
+std::string describe_decode_config(const w4a16_gemm_args_t& a, const DecodeConfig& c) {
+  const long long tokens = decode_detail::token_tile(c, a.m);
+  const long long tiles = decode_detail::fixup_tile_count(a, c);  // feature tiles x token tiles
+  const char* reduction = c.split == 1       ? ""
+                          : c.global_fixup ? "; partials summed in rank order through the workspace by each "
+                                             "tile's last CTA"
+                                           : "; partials summed in rank order through the cluster's shared memory";
+  char split[32] = "K not split";
+  if (c.split > 1) std::snprintf(split, sizeof(split), "K split %d ways", c.split);
+  char line[384];
+  std::snprintf(line, sizeof(line), "decode kernel (%s), %d consumer warps, %lld tiles of %d features x %lld tokens, "
+                "%s: %lld CTAs%s",
+                c.wgmma || a.m > kDecodeMmaSyncMaxM ? "warpgroup MMA" : "mma.sync", c.warps, tiles, c.tile_nb * 16,
+                tokens, split, tiles * c.split, reduction);
+  return line;
 }
 
 w4a16_status_t decode_gemm(const w4a16_gemm_args_t& a, int sm_count, void* workspace, cudaStream_t stream) {

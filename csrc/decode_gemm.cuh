@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 #include <cuda_runtime_api.h>
 
@@ -58,6 +59,9 @@ bool decode_config_valid(const DecodeConfig& cfg, long long m);  // (warps, tile
 // workspace: decode_config_workspace_size(a, cfg) bytes, 16-byte aligned, zero-filled before its first use (its
 // counters are left at zero by every call); may be null where that size is 0.
 size_t decode_config_workspace_size(const w4a16_gemm_args_t& a, const DecodeConfig& cfg);
+// One line on config c for problem a: kernel, consumer warps, tiles (features x tokens), K split, CTAs and how the
+// split-K partials are summed (w4a16_describe_launch).
+std::string describe_decode_config(const w4a16_gemm_args_t& a, const DecodeConfig& c);
 w4a16_status_t decode_gemm_with_config(const w4a16_gemm_args_t& a, const DecodeConfig& cfg, int sm_count,
                                        void* workspace, cudaStream_t stream);
 

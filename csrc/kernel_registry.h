@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 #include "w4a16/w4a16.h"
 
@@ -30,6 +31,9 @@ extern const int kNumKernels;
 w4a16_status_t decode_entry_can_implement(const w4a16_gemm_args_t& args, int sm_count);
 size_t decode_entry_workspace_size(const w4a16_gemm_args_t& args, int sm_count);
 w4a16_status_t decode_entry_run(const w4a16_gemm_args_t& args, int sm_count, void* workspace, cudaStream_t stream);
+// The plan decode_entry_run launches for args' problem (w4a16_describe_launch), with the current device's cluster
+// residency (device_fit) or an H200's scaled to sm_count; CANNOT_IMPLEMENT where the decode kernel does not serve it.
+w4a16_status_t decode_entry_describe(const w4a16_gemm_args_t& args, int sm_count, bool device_fit, std::string* line);
 
 // Thread-local detail for w4a16_last_error_message().
 void set_error_message(const char* fmt, ...);

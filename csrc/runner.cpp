@@ -252,6 +252,48 @@ w4a16_status_t w4a16_select_config(const w4a16_gemm_args_t* args, int sm_count, 
   return W4A16_OK;
 }
 
+w4a16_status_t w4a16_describe_launch(const w4a16_gemm_args_t* args, int config, int sm_count, char* text,
+                                     size_t text_len) {
+  if (!text || text_len == 0) {
+    set_error_message("text must be a buffer of at least one byte (512 always suffice)");
+    return W4A16_INVALID_VALUE;
+  }
+  text[0] = '\0';
+  if (w4a16_status_t st = check_problem(args)) return st;
+  const bool this_device = sm_count <= 0;
+  if (this_device) {
+    const DeviceProps* props = nullptr;
+    if (w4a16_status_t st = current_device_props(&props)) return st;
+    sm_count = props->sm_count;
+  }
+  const KernelEntry* entry = nullptr;
+  if (w4a16_status_t st = resolve_config(args, config, sm_count, &entry)) return st;
+  const w4a16_config_info_t& info = entry->info;
+  std::string line = info.name;
+  if (args->m == 0) {
+    line += ": nothing to launch (m = 0)";
+  } else if (info.schedule == W4A16_SCHEDULE_DECODE) {
+    std::string plan;
+    if (w4a16_status_t st = decode_entry_describe(*args, sm_count, this_device, &plan)) return st;
+    line += ": " + plan;
+  } else {
+    const long long tiles = (args->n + info.tile_n - 1) / info.tile_n * ((args->m + info.tile_m - 1) / info.tile_m);
+    char buf[384];
+    std::snprintf(buf, sizeof(buf), ": CUTLASS SM90 mixed-input GEMM (%s%s), tiles of %d features x %d tokens x %d k in "
+                  "clusters of %d x %d: %lld output tiles on %d SMs",
+                  info.schedule == W4A16_SCHEDULE_PINGPONG ? "ping-pong" : "cooperative",
+                  info.stream_k ? ", stream-K" : "", info.tile_n, info.tile_m, info.tile_k, info.cluster_n,
+                  info.cluster_m, tiles, sm_count);
+    line += buf;
+  }
+  std::snprintf(text, text_len, "%s", line.c_str());
+  if (line.size() >= text_len) {
+    set_error_message("text_len=%zu is too short: the description takes %zu bytes", text_len, line.size() + 1);
+    return W4A16_INVALID_VALUE;
+  }
+  return W4A16_OK;
+}
+
 w4a16_status_t w4a16_can_implement(const w4a16_gemm_args_t* args, int config) {
   const DeviceProps* props = nullptr;
   const KernelEntry* entry = nullptr;

@@ -411,6 +411,17 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("m"), py::arg("n"), py::arg("k"), py::arg("group_size"), py::arg("zeros"), py::arg("sm_count") = 0);
 
+  m.def("describe_launch",
+        [](int64_t m_, int64_t n, int64_t k, int64_t group_size, bool zeros, int config, int sm_count) {
+          w4a16_gemm_args_t a = make_args(m_, n, k, group_size, 0, k, 0, 0, zeros ? 16 : 0, 0, 1.f, 0, n);
+          char text[1024];
+          w4a16_status_t st = w4a16_describe_launch(&a, config, sm_count, text, sizeof(text));
+          return py::make_tuple(static_cast<int>(st), std::string(text),
+                                st == W4A16_OK ? std::string() : std::string(w4a16_last_error_message()));
+        },
+        py::arg("m"), py::arg("n"), py::arg("k"), py::arg("group_size"), py::arg("zeros"), py::arg("config"),
+        py::arg("sm_count") = 0);
+
   m.def("workspace_size",
         [](int64_t m_, int64_t n, int64_t k, int64_t group_size, uintptr_t x, int64_t ldx, uintptr_t w,
            uintptr_t scales, uintptr_t zeros, uintptr_t bias, float alpha, uintptr_t out, int64_t ldo, int config,

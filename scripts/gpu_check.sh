@@ -29,6 +29,6 @@ run_cli 512 1024 1024 --json --config 0 || cli_rc=1
 
 echo "== summary"
 grep -E "passed|failed|error" "$OUT/pytest.log" | tail -1
-grep -E "^Check|^Config|^Time|exit" "$OUT/cli.log"
+grep -E "^Check|^Config|^Launch|^Time|exit" "$OUT/cli.log"
 ls -la "$(dirname "$("$W4A16_PY" -c 'import w4a16_gemm; print(w4a16_gemm.__file__)')")" | grep -E "\.so|bin"
 [ "$pytest_rc" -eq 0 ] && [ "$cli_rc" -eq 0 ]

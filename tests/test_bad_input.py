@@ -558,6 +558,39 @@ def _(e):
             w4.select_config(16, 4096, 4096, sm_count=0)
 
 
+# ---- describe_launch ----
+D = "describe_launch"
+DECODE = "w4a16_sm90_decode_m256_s"
+bad("describe-n-not-8", D, "n = 12", ValueError, "n a positive multiple of 8")(lambda e: w4.describe_launch(16, 12, 4096))
+bad("describe-group-32", D, "group_size = 32", ValueError, "group_size=32 is not supported")(
+    lambda e: w4.describe_launch(16, 4096, 4096, group_size=32))
+bad("describe-decode-m-512", D, "m = 512, config = the decode kernel", ValueError, "serves 1 <= m <= 256")(
+    lambda e: w4.describe_launch(512, 4096, 4096, config=DECODE))
+bad("describe-config-wrong-mode", D, "zero_point=True, a scale-only config", ValueError, "is for scale-only weights")(
+    lambda e: w4.describe_launch(16, 4096, 4096, zero_point=True, config=DECODE))
+bad("describe-config-auto", D, "config = 'auto'", ValueError, "'auto' depends on timings")(
+    lambda e: w4.describe_launch(16, 4096, 4096, config="auto"))
+bad("describe-config-unknown", D, "config = 'nope'", ValueError, "is not in this build")(
+    lambda e: w4.describe_launch(16, 4096, 4096, config="nope"))
+bad("describe-config-float", D, "config = 1.5", TypeError, "config must be None")(
+    lambda e: w4.describe_launch(16, 4096, 4096, config=1.5))
+
+
+@case("describe-m-zero", D, "m = 0", behaviour="valid: the config's name, nothing to launch")
+def _(e):
+    assert w4.describe_launch(0, 4096, 4096).endswith(": nothing to launch (m = 0)")
+
+
+@case("describe-sm-count-0", D, "sm_count = 0 (ask the current GPU)",
+      behaviour="GPU: that GPU's plan; no GPU: NoSM90DeviceError")
+def _(e):
+    if has_gpu():
+        assert w4.describe_launch(16, 4096, 4096, sm_count=0).startswith(w4.select_config(16, 4096, 4096, sm_count=0))
+    else:
+        with pytest.raises(w4.NoSM90DeviceError):
+            w4.describe_launch(16, 4096, 4096, sm_count=0)
+
+
 # ---- device_info ----
 @case("device_info-negative", "device_info", "device = -1; device = 99",
       behaviour="GPU: ValueError `device -1 does not exist`; no GPU: {'supported': False, 'reason': ...}")

@@ -183,6 +183,9 @@ int run(int argc, char** argv) {
   if (chosen == W4A16_CONFIG_AUTO) check_status(w4a16_select_config(&args, sm_count, &chosen), "select config");
   w4a16_config_info_t info;
   check_status(w4a16_get_config_info(chosen, &info), "config info");
+  char launch[512];  // what this config launches here (its tiles and grid; the decode kernel's plan)
+  check_status(w4a16_describe_launch(&args, chosen, 0, launch, sizeof(launch)), "describe launch");
+  const char* plan = std::strchr(launch, ':') ? std::strchr(launch, ':') + 2 : launch;
 
   // Random problem (fixed seed): x in [-1, 1], q uniform int4, scales sized so |out| stays O(1..10).
   const int64_t m = o.m, n = o.n, k = o.k, groups = k / o.group_size;
@@ -292,15 +295,16 @@ int run(int argc, char** argv) {
   const char* verdict = !o.check ? "UNCHECKED" : passed ? "PASSED" : "FAILED";
   if (o.json) {
     std::printf("{\"gpu\": \"%s\", \"m\": %lld, \"n\": %lld, \"k\": %lld, \"group_size\": %lld, \"zeros\": %s, "
-                "\"config\": \"%s\", \"median_us\": %.3f, \"tflops\": %.3f, \"gbps\": %.1f, \"rel_err\": %.3e, "
+                "\"config\": \"%s\", \"launch\": \"%s\", \"median_us\": %.3f, \"tflops\": %.3f, \"gbps\": %.1f, \"rel_err\": %.3e, "
                 "\"non_finite\": %lld, \"result\": \"%s\"}\n",
                 gpu_name, (long long)m, (long long)n, (long long)k, (long long)o.group_size, o.zeros ? "true" : "false",
-                info.name, median_us, tflops, gbps, rel_err, (long long)non_finite, verdict);
+                info.name, plan, median_us, tflops, gbps, rel_err, (long long)non_finite, verdict);
   } else {
     std::printf("GPU:     %s (%d SMs)\n", gpu_name, sm_count);
     std::printf("Problem: M=%lld N=%lld K=%lld group_size=%lld %s\n", (long long)m, (long long)n, (long long)k,
                 (long long)o.group_size, o.zeros ? "scale+zero" : "scale-only");
     std::printf("Config:  %s%s\n", info.name, config == W4A16_CONFIG_AUTO ? " (heuristic)" : "");
+    std::printf("Launch:  %s\n", plan);
     std::printf("Time:    %.2f us (median of %d)  %.1f TFLOP/s  %.0f GB/s\n", median_us, o.iters, tflops, gbps);
     if (o.check)
       std::printf("Check:   |out-ref|/|ref| = %.3e, non-finite %lld -> %s\n", rel_err, (long long)non_finite, verdict);

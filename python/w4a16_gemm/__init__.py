@@ -33,7 +33,7 @@ from ._errors import CudaError, NoSM90DeviceError, OutOfMemoryError  # noqa: E40
 from ._native import core as _core  # noqa: E402
 from ._arrays import DeviceArray  # noqa: E402
 from .autotune import autotune  # noqa: E402
-from .ops import device_info, gemm, list_configs, select_config  # noqa: E402
+from .ops import describe_launch, device_info, gemm, list_configs, select_config  # noqa: E402
 from .quantize import QuantizedWeight, quantize, reference_gemm  # noqa: E402
 
 __version__ = _core.__version__
@@ -46,6 +46,7 @@ __all__ = [
     "QuantizedWeight",
     "__version__",
     "autotune",
+    "describe_launch",
     "device_info",
     "gemm",
     "list_configs",

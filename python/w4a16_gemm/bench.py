@@ -403,7 +403,9 @@ def run(args: argparse.Namespace) -> dict:
                             if config is None and not args.no_latency:
                                 row[f"{col}_latency_us"] = bench.latency(calls[0]) * 1e6
                         if impl == "w4a16" and config is None:
-                            row["w4a16_config"] = w4.select_config(m, n, k, g)
+                            # What ran on this GPU: the config, and for the decode kernel its tile, split and grid.
+                            row["w4a16_config"] = w4.select_config(m, n, k, g, sm_count=0)
+                            row["w4a16_launch"] = w4.describe_launch(m, n, k, g, sm_count=0)
                         del calls, check
                     except Exception as exc:  # noqa: BLE001 - one failing point must not lose the run
                         row[f"{col}_note"] = f"{type(exc).__name__}: {str(exc)[:120]}"

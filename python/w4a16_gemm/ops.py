@@ -99,14 +99,40 @@ def select_config(m: int, n: int, k: int, group_size: int = 128, zero_point: boo
     return core.list_configs()[index]["name"]
 
 
+def describe_launch(
+    m: int,
+    n: int,
+    k: int,
+    group_size: int = 128,
+    zero_point: bool = False,
+    config: Any = None,
+    sm_count: int = 132,
+) -> str:
+    """One line on what gemm() launches for a problem: the config (config=None: the heuristic's choice; or a name
+    or index), its tiles and grid, and for the decode kernel the plan it derives (kernel, tile, K split, CTAs,
+    split-K reduction). No GPU needed: sm_count > 0 assumes an H200's cluster residency scaled to that many SMs;
+    sm_count=0 asks the current GPU (NoSM90DeviceError without one)."""
+    if isinstance(config, str) and config == "auto":
+        raise ValueError("describe_launch takes config None (the heuristic), a config name or an index; 'auto' "
+                         "depends on timings: autotune() first, then pass the config it found")
+    index = _config_index(config)
+    status, text, message = core.describe_launch(m, n, k, group_size, zero_point, index, sm_count)
+    _raise_status(status, message, "describe_launch")
+    return text
+
+
 def _resolve_config(config: Any, w: QuantizedWeight) -> int:
+    if isinstance(config, str) and config == "auto":
+        from .autotune import best_config_index  # noqa: PLC0415 - optional machinery, loaded on demand
+
+        return best_config_index
+    return _config_index(config)
+
+
+def _config_index(config: Any) -> int:
     if config is None:
         return core.CONFIG_AUTO
     if isinstance(config, str):
-        if config == "auto":
-            from .autotune import best_config_index  # noqa: PLC0415 - optional machinery, loaded on demand
-
-            return best_config_index
         index = core.find_config(config)
         if index < 0:
             raise ValueError(f"config {config!r} is not in this build; list_configs() names the available ones")

@@ -107,6 +107,15 @@ W4A16_API int w4a16_find_config(const char* name); /* index, or -1 */
 /* The default heuristic's choice for a problem on a GPU with sm_count SMs (0: the current device's). */
 W4A16_API w4a16_status_t w4a16_select_config(const w4a16_gemm_args_t* args, int sm_count, int* config);
 
+/* What a call would launch, as one line of text (NUL-terminated, at most text_len bytes; 512 always suffice):
+ * the config (config, or the heuristic's choice for W4A16_CONFIG_AUTO), its tile shape and grid, and for the
+ * decode kernel the plan it derives from the problem (kernel, tile, K split, CTAs, split-K reduction). Only the
+ * problem in args is read (m, n, k, group_size, whether zeros is set); no pointer is dereferenced. sm_count 0: the
+ * current device, with its own cluster residency; > 0: a GPU of that many SMs with an H200's residency scaled
+ * to it, no GPU needed. INVALID_VALUE (and the text cut short) when text_len is too small. */
+W4A16_API w4a16_status_t w4a16_describe_launch(const w4a16_gemm_args_t* args, int config, int sm_count, char* text,
+                                               size_t text_len);
+
 /* Does config (or W4A16_CONFIG_AUTO) run this problem? Checks shapes, alignment, group size, pointers. */
 W4A16_API w4a16_status_t w4a16_can_implement(const w4a16_gemm_args_t* args, int config);
 W4A16_API w4a16_status_t w4a16_workspace_size(const w4a16_gemm_args_t* args, int config, size_t* bytes);
