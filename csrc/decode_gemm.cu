@@ -1640,10 +1640,10 @@ std::string describe_decode_config(const w4a16_gemm_args_t& a, const DecodeConfi
   char split[32] = "K not split";
   if (c.split > 1) std::snprintf(split, sizeof(split), "K split %d ways", c.split);
   char line[384];
-  std::snprintf(line, sizeof(line), "decode kernel (%s), %d consumer warps, %lld tiles of %d features x %lld tokens, "
-                "%s: %lld CTAs%s",
-                c.wgmma || a.m > kDecodeMmaSyncMaxM ? "warpgroup MMA" : "mma.sync", c.warps, tiles, c.tile_nb * 16,
-                tokens, split, tiles * c.split, reduction);
+  std::snprintf(line, sizeof(line), "decode kernel (%s), %d consumer warps, %lld tile%s of %d features x %lld tokens, "
+                "%s: %lld CTA%s%s",
+                c.wgmma || a.m > kDecodeMmaSyncMaxM ? "warpgroup MMA" : "mma.sync", c.warps, tiles, tiles == 1 ? "" : "s",
+                c.tile_nb * 16, tokens, split, tiles * c.split, tiles * c.split == 1 ? "" : "s", reduction);
   return line;
 }
 

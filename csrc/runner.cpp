@@ -280,10 +280,10 @@ w4a16_status_t w4a16_describe_launch(const w4a16_gemm_args_t* args, int config, 
     const long long tiles = (args->n + info.tile_n - 1) / info.tile_n * ((args->m + info.tile_m - 1) / info.tile_m);
     char buf[384];
     std::snprintf(buf, sizeof(buf), ": CUTLASS SM90 mixed-input GEMM (%s%s), tiles of %d features x %d tokens x %d k in "
-                  "clusters of %d x %d: %lld output tiles on %d SMs",
+                  "clusters of %d x %d: %lld output tile%s on %d SMs",
                   info.schedule == W4A16_SCHEDULE_PINGPONG ? "ping-pong" : "cooperative",
                   info.stream_k ? ", stream-K" : "", info.tile_n, info.tile_m, info.tile_k, info.cluster_n,
-                  info.cluster_m, tiles, sm_count);
+                  info.cluster_m, tiles, tiles == 1 ? "" : "s", sm_count);
     line += buf;
   }
   std::snprintf(text, text_len, "%s", line.c_str());

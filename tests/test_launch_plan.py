@@ -13,8 +13,8 @@ DECODE = "w4a16_sm90_decode_m256_s"
 NAMES = {c["name"] for c in w4.list_configs()}
 PLAN = re.compile(
     r"^(?P<name>\S+): decode kernel \((?P<kernel>mma\.sync|warpgroup MMA)\), (?P<warps>\d+) consumer warps, "
-    r"(?P<tiles>\d+) tiles of (?P<features>\d+) features x (?P<tokens>\d+) tokens, "
-    r"(?:K split (?P<split>\d+) ways|K not split): (?P<ctas>\d+) CTAs"
+    r"(?P<tiles>\d+) tiles? of (?P<features>\d+) features x (?P<tokens>\d+) tokens, "
+    r"(?:K split (?P<split>\d+) ways|K not split): (?P<ctas>\d+) CTAs?"
     r"(?:; partials summed in rank order through (?P<reduction>the cluster's shared memory|the workspace by each "
     r"tile's last CTA))?$")
 
@@ -85,6 +85,12 @@ def test_decode_plan_is_consistent(m, n, k):
     # A grid of one wave: clusters two per SM at most, the workspace fix-up within 2 x SMs.
     if m <= 64 and p["split"] > 1:
         assert p["ctas"] <= 2 * 132
+
+
+def test_one_tile_reads_as_one():
+    p = decode_plan(3, 72, 192, group_size=64)
+    assert p["tiles"] == 1 and p["features"] == 512
+    assert "1 tile of 512 features" in w4.describe_launch(3, 72, 192, group_size=64, config=DECODE)
 
 
 def test_other_gpus_scale_the_plan():
