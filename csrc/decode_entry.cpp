@@ -18,9 +18,10 @@ size_t decode_entry_workspace_size(const w4a16_gemm_args_t& args, int sm_count) 
 w4a16_status_t decode_entry_describe(const w4a16_gemm_args_t& args, int sm_count, bool device_fit,
                                      std::string* line) {
   // The problem only (decode_supports checks the operands too, which a description does not have).
-  if (args.m < 1 || args.m > kDecodeMaxM || args.n > (1ll << 30) || args.k > (1ll << 30)) {
-    set_error_message("the decode kernel serves 1 <= m <= %d and n, k <= 2^30 (got m=%lld n=%lld k=%lld)",
-                      kDecodeMaxM, (long long)args.m, (long long)args.n, (long long)args.k);
+  if (!decode_serves_problem(args)) {
+    set_error_message("the decode kernel serves 1 <= m <= %d, n and k <= 2^30, group 64, 128 or k (got m=%lld n=%lld "
+                      "k=%lld group=%lld)", kDecodeMaxM, (long long)args.m, (long long)args.n, (long long)args.k,
+                      (long long)args.group_size);
     return W4A16_CANNOT_IMPLEMENT;
   }
   if (device_fit) {

@@ -57,6 +57,7 @@ constexpr int kChunkKb = 4;       // a "chunk" = 64 columns of k = 4 k-blocks; s
 constexpr int kStageKb = 8;       // k-blocks per pipeline stage (two chunks, k = 128)
 constexpr int kXRowBytes = 272;   // 128 halves of one token + 16 bytes of padding (conflict-free ldmatrix)
 constexpr int kMaxSplit = 8;      // portable cluster size
+constexpr int kMaxFixupSplit = 16;  // split-K through the workspace: no cluster, so not bound by its size
 constexpr int kMaxStages = 48;
 constexpr int kBarrierBytes = 1024;          // 2 * kMaxStages mbarriers, then the stage ring (warpgroup-MMA
                                              // kernels: from the next 1024-byte boundary)
@@ -341,17 +342,50 @@ __device__ __forceinline__ void store_outputs(const Params& p, const float (&sum
 // The 8 outputs of one item: the split's partials summed in rank order, so both fix-ups (the cluster's and the
 // workspace's) give the same bits. Callers request every partial before calling: each load is a round trip of
 // hundreds of cycles (L2 or a peer's shared memory), which a load-add loop would pay once per rank.
-__device__ __forceinline__ void sum_in_rank_order(int split, const float4 (&part_lo)[kMaxSplit],
+__device__ __forceinline__ void add_in_rank_order(int count, const float4 (&part_lo)[kMaxSplit],
                                                   const float4 (&part_hi)[kMaxSplit], float (&sum)[8]) {
 #pragma unroll
-  for (int e = 0; e < 8; ++e) sum[e] = 0.f;
-#pragma unroll
   for (int r = 0; r < kMaxSplit; ++r) {
-    if (r < split) {
+    if (r < count) {
       const float4 lo = part_lo[r], hi = part_hi[r];
       sum[0] += lo.x; sum[1] += lo.y; sum[2] += lo.z; sum[3] += lo.w;
       sum[4] += hi.x; sum[5] += hi.y; sum[6] += hi.z; sum[7] += hi.w;
     }
+  }
+}
+__device__ __forceinline__ void sum_in_rank_order(int split, const float4 (&part_lo)[kMaxSplit],
+                                                  const float4 (&part_hi)[kMaxSplit], float (&sum)[8]) {
+#pragma unroll
+  for (int e = 0; e < 8; ++e) sum[e] = 0.f;
+  add_in_rank_order(split, part_lo, part_hi, sum);
+}
+
+// Splits past a cluster's 8 (kMaxFixupSplit; the 4-warp mma.sync kernels only, decode_select_config): the tile's
+// last CTA sums the partials in batches of 8 ranks, in rank order as sum_in_rank_order does. A function of its own
+// (not a branch of fixup_through_workspace, nor in every kernel): either way its registers went into the callers
+// (168 instead of 103; stack frames in the 8-warp kernels) and cost 0.2-0.3 us a call (H200 2026-12-03).
+template <int TN, int TOKENS, int THREADS>
+__device__ __noinline__ void sum_wide_split(const Params& p, const float* tile_partials, int n0, int m0, int m_rows) {
+  constexpr int kSlab = TOKENS * TN * 16;
+  const int items = 2 * TN * m_rows;
+  for (int it = threadIdx.x; it < items; it += THREADS) {
+    const int mtok = it / (2 * TN), c8 = it % (2 * TN);
+    const int n = n0 + c8 * 8;
+    if (n >= p.n) continue;
+    const float4* src = reinterpret_cast<const float4*>(tile_partials + mtok * TN * 16 + c8 * 8);
+    float sum[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    for (int base = 0; base < p.split; base += kMaxSplit) {
+      float4 part_lo[kMaxSplit], part_hi[kMaxSplit];
+#pragma unroll
+      for (int r = 0; r < kMaxSplit; ++r) {
+        if (base + r < p.split) {
+          part_lo[r] = __ldcg(src + (base + r) * (kSlab / 4));
+          part_hi[r] = __ldcg(src + (base + r) * (kSlab / 4) + 1);
+        }
+      }
+      add_in_rank_order(p.split - base, part_lo, part_hi, sum);  // (onto the running sum: the same order)
+    }
+    store_outputs(p, sum, m0 + mtok, n);
   }
 }
 
@@ -361,7 +395,8 @@ __device__ __forceinline__ void sum_in_rank_order(int split, const float4 (&part
 // the grid is sized by the SMs, not by how many clusters fit at once (decode_select_config). Counters start at zero
 // and the last arrival leaves them there (the workspace contract, w4a16.h). Not inlined: inlined, its addresses
 // were computed before the K loop and held through it, which spilled a 96-register kernel.
-template <int TN, int TOKENS, int ROW_PITCH, int THREADS>
+// WIDE_SPLIT: the kernel may run splits past a cluster's 8 (sum_wide_split): the 4-warp mma.sync kernels only.
+template <int TN, int TOKENS, int ROW_PITCH, int THREADS, bool WIDE_SPLIT>
 __device__ __noinline__ void fixup_through_workspace(const Params& p, const float* red, int n0, int m0, int m_rows) {
   if (p.pdl) asm volatile("griddepcontrol.wait;\n" ::: "memory");  // the workspace may be the predecessor's
   constexpr int kSlab = TOKENS * TN * 16;                        // floats of one CTA's partials
@@ -382,6 +417,12 @@ __device__ __noinline__ void fixup_through_workspace(const Params& p, const floa
   const unsigned last_arrival = p.split - 1;
   if (tid == 0) last = arrive_wrapping(p.fixup_counters + tile_id, last_arrival) == last_arrival;
   if (!__syncthreads_or(last)) return;
+  if constexpr (WIDE_SPLIT) {
+    if (p.split > kMaxSplit) {
+      sum_wide_split<TN, TOKENS, THREADS>(p, tile_partials, n0, m0, m_rows);
+      return;
+    }
+  }
   for (int it = tid; it < items; it += THREADS) {
     const int mtok = it / (2 * TN), c8 = it % (2 * TN);
     const int n = n0 + c8 * 8;
@@ -1013,7 +1054,7 @@ __global__ void __launch_bounds__((kernel_threads<CW, TN, MT, ZEROS, WG, SUBNORM
   }
   __syncthreads();
   if (p.fixup_counters) {
-    fixup_through_workspace<TN, S::kTokens, S::kRowPitch, kThreads>(p, red, n0, m0, m_rows);
+    fixup_through_workspace<TN, S::kTokens, S::kRowPitch, kThreads, CW == 4 && !S::kWG>(p, red, n0, m0, m_rows);
     return;
   }
   cg::cluster_group cluster = cg::this_cluster();
@@ -1389,12 +1430,16 @@ DecodeClusterFit decode_cluster_fit(int sm_count) {
   return fits[device];
 }
 
-bool decode_supports(const w4a16_gemm_args_t& a) {
-  using decode_detail::aligned16;
+bool decode_serves_problem(const w4a16_gemm_args_t& a) {
   if (a.m < 1 || a.m > kDecodeMaxM || a.n < 8 || a.n % 8 || a.k < 64 || a.k % 64) return false;
   if (a.n > (1ll << 30) || a.k > (1ll << 30)) return false;
+  return (a.group_size == 64 || a.group_size == 128 || a.group_size == a.k) && a.k % a.group_size == 0;
+}
+
+bool decode_supports(const w4a16_gemm_args_t& a) {
+  using decode_detail::aligned16;
+  if (!decode_serves_problem(a)) return false;
   if (a.ldx >= (1ll << 39)) return false;  // x's tensor map: row stride < 2^40 bytes
-  if (!(a.group_size == 64 || a.group_size == 128 || a.group_size == a.k) || a.k % a.group_size) return false;
   if (!a.x || !a.packed_weight || !a.scales || !a.out) return false;
   if (!aligned16(a.x) || !aligned16(a.packed_weight) || !aligned16(a.scales) || !aligned16(a.out)) return false;
   if (a.zeros && !aligned16(a.zeros)) return false;
@@ -1568,6 +1613,20 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, cons
       }
     }
   }
+  // Where that still leaves 8-block tiles (narrow layers on long K), 16-block tiles of 4 consumer warps split past a
+  // cluster's 8 through the workspace, up to 1.6 x SMs, win with fewer CTAs: a warp of 4 n-blocks (subnormal
+  // weights) does more per instruction than one of 8-block tiles' single n-block. H200 2026-12-03, `decode_test
+  // narrow` with NARROW_GFIX=1 (benchmarks/NOTES.md, session 19), 4096x14336 at m = 1 / 4: 4/16/13g (208 CTAs)
+  // 12.8 / 13.4 us, 4/16/14g 13.2 / 13.9, 4/16/16g 13.3 / 14.6, 4/16/12g 13.9 / 14.4, against 8/8/8g (256) 14.6 /
+  // 15.6. Where 16-block tiles already make the grid (8192x8192 and the wider layers), splits past 8 go past
+  // 2 x SMs (4/16/10g on 8192x8192: 20.1 us vs 13.6 at 4/16/8g), and 32-block tiles of 8 warps split 13-16 lost
+  // (10240x8192 m = 1 8/32/13g 16.0 vs 4/16/6g 15.5).
+  if (a.m <= 8 && nch >= 128 && best.tile_nb == 8) {
+    const long long tiles = (nbp + 15) / 16;
+    const long long split = std::min<long long>({decode_detail::kMaxFixupSplit, nch, 8ll * sm_count / 5 / tiles});
+    if (split > decode_detail::kMaxSplit && tiles <= decode_detail::kFixupCounters)
+      best = DecodeConfig{4, 16, static_cast<int>(split), 0, pdl, false, true};
+  }
   if (best.tile_nb == 16 && nch >= 128) best.warps = 4;  // long K: 4 consumer warps of 4 n-blocks (kVariants)
   return best;
 }
@@ -1580,7 +1639,10 @@ w4a16_status_t decode_gemm_with_config(const w4a16_gemm_args_t& a, const DecodeC
     return W4A16_INVALID_SHAPE;
   }
   const long long nch = a.k / 64;
-  if (c.split < 1 || c.split > decode_detail::kMaxSplit || c.split > nch ||
+  // Splits past a cluster's 8 only through the workspace, and only in the kernels compiled for them (WIDE_SPLIT).
+  const bool wide_split_kernel = c.global_fixup && c.warps == 4 && !c.wgmma && a.m <= kDecodeMmaSyncMaxM;
+  const int split_limit = wide_split_kernel ? decode_detail::kMaxFixupSplit : decode_detail::kMaxSplit;
+  if (c.split < 1 || c.split > split_limit || c.split > nch ||
       !decode_detail::config_valid(c, a.m) || c.pdl < 0 || c.pdl > 2 || c.stages < 0) {
     set_error_message("decode_gemm: bad config warps=%d tile_nb=%d split=%d stages=%d pdl=%d for m=%lld", c.warps,
                       c.tile_nb, c.split, c.stages, c.pdl, (long long)a.m);

@@ -22,6 +22,8 @@ constexpr int kDecodeMmaSyncMaxM = 16;  // mma.sync kernels up to here, warpgrou
 // True when the decode kernels serve this problem: 1 <= m <= kDecodeMaxM, n % 8 == 0, k % 64 == 0,
 // group_size in {64, 128, k}, x / packed_weight / scales / zeros / out 16-byte aligned, ldx and ldo multiples of 8.
 bool decode_supports(const w4a16_gemm_args_t& a);
+// The problem part of decode_supports (m, n, k, group size), without operands: what a description needs.
+bool decode_serves_problem(const w4a16_gemm_args_t& a);
 
 // 0 where the split-K reduction goes through the cluster's distributed shared memory; the counters and partials of
 // a global fix-up (DecodeConfig::global_fixup) where the default config takes one.
@@ -35,7 +37,7 @@ w4a16_status_t decode_gemm(const w4a16_gemm_args_t& a, int sm_count, void* works
 struct DecodeConfig {
   int warps;    // consumer warps per CTA: 8, or 4 with 16-block mma.sync tiles (m <= 16)
   int tile_nb;  // 16-row weight blocks per CTA: 8, 16 or 32 (mma.sync); 8, or 16 up to 64 tokens (warpgroup MMA)
-  int split;    // CTAs along K (= cluster size), 1..8
+  int split;    // CTAs along K (= cluster size), 1..8; up to 16 with global_fixup (no cluster)
   int stages;   // shared-memory ring depth in 128-column stages; 0: automatic
   int pdl;      // 0: off; 1: programmatic dependent launch, wait first; 2: PDL, weights requested before the wait
   bool wgmma = false;  // m <= 16: the warpgroup-MMA kernel (16-token tiles) instead of mma.sync (m > 16: always)

@@ -185,7 +185,8 @@ int run(int argc, char** argv) {
   check_status(w4a16_get_config_info(chosen, &info), "config info");
   char launch[512];  // what this config launches here (its tiles and grid; the decode kernel's plan)
   check_status(w4a16_describe_launch(&args, chosen, 0, launch, sizeof(launch)), "describe launch");
-  const char* plan = std::strchr(launch, ':') ? std::strchr(launch, ':') + 2 : launch;
+  const char* name_end = std::strchr(launch, ':');  // "<config name>: <plan>"
+  const char* plan = name_end ? name_end + 2 : launch;
 
   // Random problem (fixed seed): x in [-1, 1], q uniform int4, scales sized so |out| stays O(1..10).
   const int64_t m = o.m, n = o.n, k = o.k, groups = k / o.group_size;

@@ -221,7 +221,8 @@ static bool run_case(const Case& c, const std::vector<DecodeConfig>& cfgs, uint6
       CK(cudaMemcpy(rep ? out2.data() : out.data(), dout, M * ldo * 2, cudaMemcpyDeviceToHost));
       if (cfg.global_fixup && !counters_at_zero()) counters = true;
     }
-    if (cfg.global_fixup) {  // the cluster twin sums the same partials in the same order: the same bits
+    if (cfg.global_fixup && cfg.split <= 8) {  // the cluster twin (clusters of <= 8) sums the same partials
+                                                // in the same order: the same bits
       DecodeConfig twin = cfg;
       twin.global_fixup = false;
       std::vector<__half> out3(M * ldo);
@@ -298,6 +299,10 @@ static std::vector<DecodeConfig> all_configs() {
   v.push_back({8, 8, 3, 0, 2, true, true});
   v.push_back({8, 16, 6, 0, 2, true, true});  // 16-block warpgroup-MMA tiles of <= 32 tokens, two per SM (m <= 64:
                                                // the 64-token tiles run one per SM)
+  // splits past a cluster's 8 (the workspace fix-up of the 4-warp kernels only; clamped to k / 64 where k is short)
+  v.push_back({4, 16, 16, 0, 2, false, true});
+  v.push_back({4, 16, 12, 0, 0, false, true});
+  v.push_back({4, 16, 9, 2, 1, false, true});
   return v;
 }
 
@@ -764,6 +769,7 @@ static void sweep_narrow() {
   const int shapes[][2] = {{4096, 4096},  {6144, 4096},  {4096, 14336}, {8192, 8192},
                            {10240, 8192}, {28672, 4096}, {57344, 8192}, {8192, 28672}};
   const std::vector<int> only_k = env_ints("NARROW_KS", {});
+  const bool gfix = !env_ints("NARROW_GFIX", {0}).empty() && env_ints("NARROW_GFIX", {0})[0] != 0;
   for (auto& sh : shapes) {
     if (!only_k.empty() && std::find(only_k.begin(), only_k.end(), sh[1]) == only_k.end()) continue;
     ShapeBufs b = alloc_shape(sh[0], sh[1], 64);
@@ -781,17 +787,18 @@ static void sweep_narrow() {
           for (int sp : env_ints("NARROW_SPLITS", {2, 4, 6, 8}))
             for (int st : env_ints("NARROW_STAGES", {0, 2, 4})) {
               DecodeConfig c{warps, tn, sp, st, 2};
+              c.global_fixup = gfix;  // NARROW_GFIX=1: split-K through the workspace (splits up to 16)
               if (sp > sh[1] / 64 || !w4a16::decode_config_valid(c, m)) continue;
               const double t = time_config(b, m, &c, stream);
-              std::printf(" %s%d/%d/%d:%.1f", warps == 8 ? "" : "w4:", tn, sp, st, t);
+              std::printf(" %s%d/%d/%d%s:%.1f", warps == 8 ? "" : "w4:", tn, sp, st, gfix ? "g" : "", t);
               if (t > 0 && t < best) {
                 best = t;
                 bc = c;
               }
             }
-      std::printf("\n  BEST N=%d K=%d M=%d: %d/%d/%d st%d %.2f us (%.2fx floor) vs auto %d/%d/%d %.2f (%.2fx)\n", sh[0],
-                  sh[1], m, bc.warps, bc.tile_nb, bc.split, bc.stages, best, best / fl, ac.warps, ac.tile_nb, ac.split,
-                  t_auto, t_auto / fl);
+      std::printf("\n  BEST N=%d K=%d M=%d: %d/%d/%d%s st%d %.2f us (%.2fx floor) vs auto %d/%d/%d%s %.2f (%.2fx)\n",
+                  sh[0], sh[1], m, bc.warps, bc.tile_nb, bc.split, bc.global_fixup ? "g" : "", bc.stages, best,
+                  best / fl, ac.warps, ac.tile_nb, ac.split, ac.global_fixup ? "g" : "", t_auto, t_auto / fl);
       std::fflush(stdout);
     }
     free_shape(b);

@@ -89,5 +89,32 @@ PY
     AB_CHECKS='' AB_ROUNDS=${AB_ROUNDS:-1} bash "$0" s17-ab   # (record_device_check runs decode_test check)
     bash scripts/record_device_check.sh 2>&1 | tail -60
     ;;
-  *) echo "usage: $0 build|run|racecheck|gfix-mid|s17-build|s17-ab|s17-all"; exit 2 ;;
+  s19-build)
+    # (session 19) the workspace fix-up past a cluster's 8 CTAs: the library against its source before (REV). The
+    # first round also built a copy whose mma.sync fix-up grids took splits up to 16 on every tile (dropped: 70B
+    # qkv at m = 1 / 4 16.0 / 16.9 us vs 15.5 / 15.9; benchmarks/NOTES.md, session 19)
+    git show "${REV:-4428740}:csrc/decode_gemm.cu" > /tmp/dg_head.cu || exit 1
+    printf 'csrc/decode_gemm.cu|lib|\n/tmp/dg_head.cu|head|\n' > "$B/v_s19.txt"
+    bash scripts/decode_dev/ab.sh build "$B/v_s19.txt"
+    ;;
+  s19-run)
+    # check (with configs of splits 9-16 through the workspace), bench M 1-16 (two rounds), then `narrow` through
+    # the workspace (NARROW_GFIX=1): the long-K layers at m = 1 / 4 over tiles x warps x splits 8-16 (S19_WIDE=1),
+    # and the 4-warp 16-block tiles on 4096x14336 at m = 16
+    OUT=${OUT:-$B/exp}
+    mkdir -p "$OUT"
+    timeout 240 "$B/dt_lib" check >"$OUT/check_lib.txt" 2>&1
+    echo "check lib: exit $? | $(tail -1 "$OUT/check_lib.txt")"
+    ROUNDS=2 OUT="$OUT/bench" bash scripts/decode_dev/ab.sh run "$B/v_s19.txt"
+    if [[ -n ${S19_WIDE:-} ]]; then
+      NARROW_GFIX=1 NARROW_KS=8192,14336,28672 NARROW_MS=1,4 NARROW_WARPS=8,4 NARROW_TILES=32,16,8 \
+        NARROW_SPLITS=8,10,12,13,14,16 NARROW_STAGES=0 timeout "${NARROW_TIMEOUT:-200}" "$B/dt_lib" narrow \
+        >"$OUT/narrow_gfix.txt" 2>&1
+      echo "narrow: exit $?"; grep BEST "$OUT/narrow_gfix.txt"
+    fi
+    NARROW_GFIX=1 NARROW_KS=14336 NARROW_MS=16 NARROW_WARPS=4 NARROW_TILES=16 NARROW_SPLITS=8,10,12,13,14,16 \
+      NARROW_STAGES=0 timeout 60 "$B/dt_lib" narrow >"$OUT/narrow_gfix_m16.txt" 2>&1
+    echo "narrow m16: exit $?"; cat "$OUT/narrow_gfix_m16.txt"
+    ;;
+  *) echo "usage: $0 build|run|racecheck|gfix-mid|s17-build|s17-ab|s17-all|s19-build|s19-run"; exit 2 ;;
 esac
