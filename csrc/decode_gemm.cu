@@ -360,10 +360,19 @@ __device__ __forceinline__ void sum_in_rank_order(int split, const float4 (&part
   add_in_rank_order(split, part_lo, part_hi, sum);
 }
 
-// Splits past a cluster's 8 (kMaxFixupSplit; the 4-warp mma.sync kernels only, decode_select_config): the tile's
-// last CTA sums the partials in batches of 8 ranks, in rank order as sum_in_rank_order does. A function of its own
-// (not a branch of fixup_through_workspace, nor in every kernel): either way its registers went into the callers
-// (168 instead of 103; stack frames in the 8-warp kernels) and cost 0.2-0.3 us a call (H200 2026-12-03).
+// The kernels that may split K past a cluster's 8 through the workspace (decode_select_config, config_valid): the
+// 4-warp mma.sync tiles. (16-block warpgroup-MMA tiles of 16 / 32 tokens split 10-16 lost to every grid of split
+// <= 8 on the narrow layers: 4096x14336 m = 16 16/14g 21.2 us vs 8/8g 17.5, 6144x4096 16/11g 14.3 vs 8/4 10.1;
+// H200 2026-12-03, benchmarks/NOTES.md session 19.)
+template <int CW, bool WG>
+__host__ __device__ constexpr bool wide_split_kernel() {
+  return !WG && CW == 4;
+}
+
+// Splits past a cluster's 8 (kMaxFixupSplit, wide_split_kernel): the tile's last CTA sums the partials in batches
+// of 8 ranks, in rank order as sum_in_rank_order does. A function of its own, called by those kernels only: as a
+// branch of fixup_through_workspace, or in every kernel, its registers went into the callers (168 instead of 103;
+// stack frames in the 8-warp kernels) and cost 0.2-0.3 us a call (H200 2026-12-03).
 template <int TN, int TOKENS, int THREADS>
 __device__ __noinline__ void sum_wide_split(const Params& p, const float* tile_partials, int n0, int m0, int m_rows) {
   constexpr int kSlab = TOKENS * TN * 16;
@@ -395,7 +404,7 @@ __device__ __noinline__ void sum_wide_split(const Params& p, const float* tile_p
 // the grid is sized by the SMs, not by how many clusters fit at once (decode_select_config). Counters start at zero
 // and the last arrival leaves them there (the workspace contract, w4a16.h). Not inlined: inlined, its addresses
 // were computed before the K loop and held through it, which spilled a 96-register kernel.
-// WIDE_SPLIT: the kernel may run splits past a cluster's 8 (sum_wide_split): the 4-warp mma.sync kernels only.
+// WIDE_SPLIT: the kernel may run splits past a cluster's 8 (sum_wide_split; wide_split_kernel).
 template <int TN, int TOKENS, int ROW_PITCH, int THREADS, bool WIDE_SPLIT>
 __device__ __noinline__ void fixup_through_workspace(const Params& p, const float* red, int n0, int m0, int m_rows) {
   if (p.pdl) asm volatile("griddepcontrol.wait;\n" ::: "memory");  // the workspace may be the predecessor's
@@ -1054,7 +1063,8 @@ __global__ void __launch_bounds__((kernel_threads<CW, TN, MT, ZEROS, WG, SUBNORM
   }
   __syncthreads();
   if (p.fixup_counters) {
-    fixup_through_workspace<TN, S::kTokens, S::kRowPitch, kThreads, CW == 4 && !S::kWG>(p, red, n0, m0, m_rows);
+    fixup_through_workspace<TN, S::kTokens, S::kRowPitch, kThreads, wide_split_kernel<CW, S::kWG>()>(
+        p, red, n0, m0, m_rows);
     return;
   }
   cg::cluster_group cluster = cg::this_cluster();
@@ -1294,6 +1304,10 @@ long long fixup_tile_count(const w4a16_gemm_args_t& a, const DecodeConfig& c) {
 
 bool config_valid(const DecodeConfig& c, long long m) {
   if (m < 1 || m > kDecodeMaxM) return false;
+  // Splits past a cluster's 8 only through the workspace, in the kernels compiled for them (wide_split_kernel).
+  const bool wg = m > kDecodeMmaSyncMaxM || c.wgmma;
+  const bool wide_split = c.global_fixup && !wg && c.warps == 4;
+  if (c.split > (wide_split ? kMaxFixupSplit : kMaxSplit)) return false;
   if (m > kDecodeMmaSyncMaxM || c.wgmma)
     return c.warps == 8 && (c.tile_nb == 8 || (c.tile_nb == 16 && wg_tokens(m) <= 64));
   for (const Variant& v : kVariants)
@@ -1639,10 +1653,7 @@ w4a16_status_t decode_gemm_with_config(const w4a16_gemm_args_t& a, const DecodeC
     return W4A16_INVALID_SHAPE;
   }
   const long long nch = a.k / 64;
-  // Splits past a cluster's 8 only through the workspace, and only in the kernels compiled for them (WIDE_SPLIT).
-  const bool wide_split_kernel = c.global_fixup && c.warps == 4 && !c.wgmma && a.m <= kDecodeMmaSyncMaxM;
-  const int split_limit = wide_split_kernel ? decode_detail::kMaxFixupSplit : decode_detail::kMaxSplit;
-  if (c.split < 1 || c.split > split_limit || c.split > nch ||
+  if (c.split < 1 || c.split > nch ||
       !decode_detail::config_valid(c, a.m) || c.pdl < 0 || c.pdl > 2 || c.stages < 0) {
     set_error_message("decode_gemm: bad config warps=%d tile_nb=%d split=%d stages=%d pdl=%d for m=%lld", c.warps,
                       c.tile_nb, c.split, c.stages, c.pdl, (long long)a.m);

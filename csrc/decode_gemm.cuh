@@ -57,7 +57,7 @@ struct DecodeClusterFit {
 DecodeClusterFit decode_cluster_fit(int sm_count);
 // fit == nullptr: the H200 table scaled to sm_count (what a CPU-only caller gets).
 DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, const DecodeClusterFit* fit = nullptr);
-bool decode_config_valid(const DecodeConfig& cfg, long long m);  // (warps, tile_nb) compiled for this m
+bool decode_config_valid(const DecodeConfig& cfg, long long m);  // (warps, tile_nb, split) compiled for this m
 // workspace: decode_config_workspace_size(a, cfg) bytes, 16-byte aligned, zero-filled before its first use (its
 // counters are left at zero by every call); may be null where that size is 0.
 size_t decode_config_workspace_size(const w4a16_gemm_args_t& a, const DecodeConfig& cfg);

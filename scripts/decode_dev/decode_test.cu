@@ -299,7 +299,7 @@ static std::vector<DecodeConfig> all_configs() {
   v.push_back({8, 8, 3, 0, 2, true, true});
   v.push_back({8, 16, 6, 0, 2, true, true});  // 16-block warpgroup-MMA tiles of <= 32 tokens, two per SM (m <= 64:
                                                // the 64-token tiles run one per SM)
-  // splits past a cluster's 8 (the workspace fix-up of the 4-warp kernels only; clamped to k / 64 where k is short)
+  // splits past a cluster's 8 (the workspace fix-up of wide_split_kernel only; clamped to k / 64 where k is short)
   v.push_back({4, 16, 16, 0, 2, false, true});
   v.push_back({4, 16, 12, 0, 0, false, true});
   v.push_back({4, 16, 9, 2, 1, false, true});
