@@ -1614,13 +1614,18 @@ DecodeConfig decode_select_config(const w4a16_gemm_args_t& a, int sm_count, cons
   // (2026-12-03): m = 1 / 4: 4096x14336 8/8/7 -> 8 15.9 -> 14.3, 16.8 -> 15.4; 10240x8192 4/16/5 -> 6 16.4 -> 15.4,
   // 16.8 -> 15.8; 8192x8192 4/16/7 -> 8 14.5 -> 13.3, 15.0 -> 13.9; 8192x28672 35.3 -> 32.2, 36.4 -> 33.9; m = 16:
   // 8192x28672 50.4 -> 48.5, but 8192x8192 19.1 -> 20.9, 10240x8192 23.0 -> 23.6, 4096x14336 18.9 -> 19.2.
-  if (nch >= 128 && (a.m <= 8 || nch >= 256)) {
+  // On K = 4096 (m <= 8) only where the fix-up grid doubles the cluster grid's CTAs (H200, decode_test bench,
+  // session 19: 4096x4096 8/16/8 -> 8/8/8g 6.35 -> 6.14 us at m = 1, 6.89 -> 6.42 at m = 4; 6144x4096 8/16/8 ->
+  // 8/8/5g, 1.25x the CTAs, lost: 7.70 -> 8.32).
+  const long long cluster_ctas = best_ctas;
+  if (nch >= (a.m <= 8 ? 64 : 128) && (a.m <= 8 || nch >= 256)) {
     for (int tn : {32, 16, 8}) {
       const long long tiles = (nbp + tn - 1) / tn;
       if (tiles > decode_detail::kFixupCounters) continue;
       for (int s = 2; s <= max_split; ++s) {
         const long long ctas = tiles * s;
-        if (ctas > best_ctas && ctas <= 2ll * sm_count && !one_wave(tiles, s, true)) {
+        if (ctas > best_ctas && ctas <= 2ll * sm_count && !one_wave(tiles, s, true) &&
+            (nch >= 128 || ctas >= 2 * cluster_ctas)) {
           best = DecodeConfig{8, tn, s, 0, pdl, false, true};
           best_ctas = ctas;
         }

@@ -37,9 +37,11 @@ def decode_plan(m, n, k, **kw):
 # (benchmarks/NOTES.md, H200): sessions 4-8 (mma.sync tiles and splits at m <= 16; warpgroup-MMA tiles above),
 # 12 (4-warp CTAs on long K), 15 (the workspace fix-up where clusters stop long-K grids at m <= 8), 17 (the
 # same for the warpgroup-MMA kernels, and m 9-16 on long-K 70B layers) and 19 (4-warp 16-block tiles split past a
-# cluster's 8 through the workspace where 8-block tiles were left).
+# cluster's 8 through the workspace where 8-block tiles were left; on K = 4096 the workspace fix-up where it doubles
+# the cluster grid).
 PINNED = [
-    ((1, 4096, 4096), ("mma.sync", 8, 256, 8, 8, "cluster")),
+    ((1, 4096, 4096), ("mma.sync", 8, 128, 8, 8, "workspace")),
+    ((1, 6144, 4096), ("mma.sync", 8, 256, 8, 8, "cluster")),
     ((4, 6144, 4096), ("mma.sync", 8, 256, 8, 8, "cluster")),
     ((1, 57344, 8192), ("mma.sync", 8, 512, 8, 2, "cluster")),
     ((16, 28672, 4096), ("mma.sync", 8, 512, 16, 4, "cluster")),

@@ -116,5 +116,29 @@ PY
       NARROW_STAGES=0 timeout 60 "$B/dt_lib" narrow >"$OUT/narrow_gfix_m16.txt" 2>&1
     echo "narrow m16: exit $?"; cat "$OUT/narrow_gfix_m16.txt"
     ;;
-  *) echo "usage: $0 build|run|racecheck|gfix-mid|s17-build|s17-ab|s17-all|s19-build|s19-run"; exit 2 ;;
+  s19-k4)
+    # (session 19) the workspace fix-up on K = 4096 at m <= 8: the library against k4a (the fix-up grids of the
+    # long-K rule on K >= 4096 too) and k4b (the same where they have >= 2x the cluster grid's CTAs); bench M 1-16,
+    # two rounds. `s19-k4 build` on the CPU machine, `s19-k4 run` on the device.
+    if [[ ${2:-run} == build ]]; then
+      python3 - <<'PY' || exit 1
+s = open("csrc/decode_gemm.cu").read()
+old = "  if (nch >= 128 && (a.m <= 8 || nch >= 256)) {\n"
+assert s.count(old) == 1, "the mma.sync fix-up block changed: update run.sh"
+a = s.replace(old, "  if (nch >= (a.m <= 8 ? 64 : 128) && (a.m <= 8 || nch >= 256)) {\n")
+open("/tmp/s19_k4a.cu", "w").write(a)
+cond = "        if (ctas > best_ctas && ctas <= 2ll * sm_count && !one_wave(tiles, s, true)) {\n"
+assert a.count(cond) == 1
+b = a.replace("  if (nch >= (a.m <= 8 ? 64 : 128)", "  const long long cluster_ctas = best_ctas;\n  if (nch >= (a.m <= 8 ? 64 : 128)")
+b = b.replace(cond, "        if (ctas > best_ctas && ctas <= 2ll * sm_count && !one_wave(tiles, s, true) &&\n"
+                    "            (nch >= 128 || ctas >= 2 * cluster_ctas)) {\n")
+open("/tmp/s19_k4b.cu", "w").write(b)
+PY
+      printf 'csrc/decode_gemm.cu|lib|\n/tmp/s19_k4a.cu|k4a|\n/tmp/s19_k4b.cu|k4b|\n' > "$B/v_k4.txt"
+      bash scripts/decode_dev/ab.sh build "$B/v_k4.txt"
+    else
+      ROUNDS=2 OUT="${OUT:-$B/exp}/k4" bash scripts/decode_dev/ab.sh run "$B/v_k4.txt"
+    fi
+    ;;
+  *) echo "usage: $0 build|run|racecheck|gfix-mid|s17-build|s17-ab|s17-all|s19-build|s19-run|s19-k4 [build]"; exit 2 ;;
 esac
