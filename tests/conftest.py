@@ -1,5 +1,8 @@
+import importlib.util
 import os
+import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +16,40 @@ def _gpu_reason() -> str | None:
 
 
 _GPU_REASON = _gpu_reason()
+
+
+def load_repo_module(path: str, name: str):
+    """A Python file of this repository (e.g. kernels/configs.py) as a module named name."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # (dataclasses look their module up there)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _subset_build() -> bool:
+    """True when the installed build has fewer configs than kernels/configs.py declares (a W4A16_KERNELS dev
+    subset, e.g. decode + one CUTLASS tile)."""
+    if not (Path(__file__).resolve().parents[1] / "kernels" / "configs.py").exists():
+        return False
+    return len(w4.list_configs()) < len(load_repo_module("kernels/configs.py", "w4a16_configs_conftest").CONFIGS)
+
+
+_SUBSET_BUILD = _subset_build()
+_NO_SERVING_KERNEL = "no kernel in this build serves"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # In a subset build a GPU test whose problem no compiled kernel serves (e.g. zero points above m = 256 with no
+    # CUTLASS zero-point tile) reports a skip, not a failure; a full build still fails on it.
+    outcome = yield
+    report = outcome.get_result()
+    excinfo = call.excinfo
+    if (_SUBSET_BUILD and call.when == "call" and excinfo is not None and excinfo.errisinstance(ValueError)
+            and _NO_SERVING_KERNEL in str(excinfo.value)):
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] + 1, f"this (subset) build: {excinfo.value}")
 
 
 def pytest_collection_modifyitems(config, items):

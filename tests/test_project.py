@@ -1,6 +1,5 @@
 """Project-level checks: versions agree, the config list is sane, the generator's output is what CMake builds."""
 
-import importlib.util
 import os
 import re
 import shutil
@@ -11,16 +10,13 @@ from pathlib import Path
 import pytest
 
 import w4a16_gemm as w4
+from conftest import load_repo_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def load(path, name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_repo_module(path, name)
 
 
 def test_versions_agree():
