@@ -1308,7 +1308,7 @@ bool config_valid(const DecodeConfig& c, long long m) {
   const bool wg = m > kDecodeMmaSyncMaxM || c.wgmma;
   const bool wide_split = c.global_fixup && !wg && c.warps == 4;
   if (c.split > (wide_split ? kMaxFixupSplit : kMaxSplit)) return false;
-  if (m > kDecodeMmaSyncMaxM || c.wgmma)
+  if (wg)
     return c.warps == 8 && (c.tile_nb == 8 || (c.tile_nb == 16 && wg_tokens(m) <= 64));
   for (const Variant& v : kVariants)
     if (v.warps == c.warps && v.tile_nb == c.tile_nb) return true;

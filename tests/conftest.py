@@ -16,11 +16,12 @@ def _gpu_reason() -> str | None:
 
 
 _GPU_REASON = _gpu_reason()
+_ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_repo_module(path: str, name: str):
     """A Python file of this repository (e.g. kernels/configs.py) as a module named name."""
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / path)
+    spec = importlib.util.spec_from_file_location(name, _ROOT / path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # (dataclasses look their module up there)
     spec.loader.exec_module(module)
@@ -30,7 +31,7 @@ def load_repo_module(path: str, name: str):
 def _subset_build() -> bool:
     """True when the installed build has fewer configs than kernels/configs.py declares (a W4A16_KERNELS dev
     subset, e.g. decode + one CUTLASS tile)."""
-    if not (Path(__file__).resolve().parents[1] / "kernels" / "configs.py").exists():
+    if not (_ROOT / "kernels" / "configs.py").exists():
         return False
     return len(w4.list_configs()) < len(load_repo_module("kernels/configs.py", "w4a16_configs_conftest").CONFIGS)
 

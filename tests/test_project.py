@@ -15,10 +15,6 @@ from conftest import load_repo_module
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def load(path, name):
-    return load_repo_module(path, name)
-
-
 def test_versions_agree():
     text = Path(ROOT, "pyproject.toml").read_text()
     version = re.search(r'^version = "([^"]+)"', text, re.M).group(1)
@@ -28,7 +24,7 @@ def test_versions_agree():
 
 
 def test_config_list_is_unique_and_built():
-    configs = load("kernels/configs.py", "w4a16_configs")
+    configs = load_repo_module("kernels/configs.py", "w4a16_configs")
     names = [c.name for c in configs.CONFIGS]
     assert len(names) == len(set(names))
     built = [c["name"] for c in w4.list_configs()]
@@ -41,7 +37,7 @@ def test_config_list_is_unique_and_built():
 def test_generator_writes_one_file_per_config(tmp_path):
     sys.path.insert(0, os.path.join(ROOT, "kernels"))
     try:
-        generate = load("kernels/generate.py", "w4a16_generate")
+        generate = load_repo_module("kernels/generate.py", "w4a16_generate")
     finally:
         sys.path.pop(0)
     assert generate.main([str(tmp_path), "--kernels", "*_m16_*"]) == 0
@@ -57,7 +53,7 @@ def test_generator_writes_one_file_per_config(tmp_path):
 
 
 def test_decode_config_matches_the_kernel():
-    configs = load("kernels/configs.py", "w4a16_configs_decode")
+    configs = load_repo_module("kernels/configs.py", "w4a16_configs_decode")
     header = Path(ROOT, "csrc/decode_gemm.cuh").read_text()
     max_m = int(re.search(r"constexpr int kDecodeMaxM = (\d+);", header).group(1))
     decode = [c for c in configs.CONFIGS if isinstance(c, configs.DecodeConfig)]

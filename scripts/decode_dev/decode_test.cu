@@ -769,7 +769,7 @@ static void sweep_narrow() {
   const int shapes[][2] = {{4096, 4096},  {6144, 4096},  {4096, 14336}, {8192, 8192},
                            {10240, 8192}, {28672, 4096}, {57344, 8192}, {8192, 28672}};
   const std::vector<int> only_k = env_ints("NARROW_KS", {});
-  const bool gfix = !env_ints("NARROW_GFIX", {0}).empty() && env_ints("NARROW_GFIX", {0})[0] != 0;
+  const bool gfix = env_ints("NARROW_GFIX", {0})[0] != 0;  // (as MID_GFIX)
   for (auto& sh : shapes) {
     if (!only_k.empty() && std::find(only_k.begin(), only_k.end(), sh[1]) == only_k.end()) continue;
     ShapeBufs b = alloc_shape(sh[0], sh[1], 64);

@@ -119,10 +119,12 @@ PY
   s19-k4)
     # (session 19) the workspace fix-up on K = 4096 at m <= 8: the library against k4a (the fix-up grids of the
     # long-K rule on K >= 4096 too) and k4b (the same where they have >= 2x the cluster grid's CTAs); bench M 1-16,
-    # two rounds. `s19-k4 build` on the CPU machine, `s19-k4 run` on the device.
+    # two rounds. `s19-k4 build` on the CPU machine, `s19-k4 run` on the device. The variants are edits of the
+    # source before the rule (REV, default 143badc; k4b is what 8624c95 adopted).
     if [[ ${2:-run} == build ]]; then
+      git show "${REV:-143badc}:csrc/decode_gemm.cu" > /tmp/s19_k4base.cu || exit 1
       python3 - <<'PY' || exit 1
-s = open("csrc/decode_gemm.cu").read()
+s = open("/tmp/s19_k4base.cu").read()
 old = "  if (nch >= 128 && (a.m <= 8 || nch >= 256)) {\n"
 assert s.count(old) == 1, "the mma.sync fix-up block changed: update run.sh"
 a = s.replace(old, "  if (nch >= (a.m <= 8 ? 64 : 128) && (a.m <= 8 || nch >= 256)) {\n")
@@ -134,7 +136,7 @@ b = b.replace(cond, "        if (ctas > best_ctas && ctas <= 2ll * sm_count && !
                     "            (nch >= 128 || ctas >= 2 * cluster_ctas)) {\n")
 open("/tmp/s19_k4b.cu", "w").write(b)
 PY
-      printf 'csrc/decode_gemm.cu|lib|\n/tmp/s19_k4a.cu|k4a|\n/tmp/s19_k4b.cu|k4b|\n' > "$B/v_k4.txt"
+      printf '/tmp/s19_k4base.cu|lib|\n/tmp/s19_k4a.cu|k4a|\n/tmp/s19_k4b.cu|k4b|\n' > "$B/v_k4.txt"
       bash scripts/decode_dev/ab.sh build "$B/v_k4.txt"
     else
       ROUNDS=2 OUT="${OUT:-$B/exp}/k4" bash scripts/decode_dev/ab.sh run "$B/v_k4.txt"
