@@ -142,5 +142,21 @@ PY
       ROUNDS=2 OUT="${OUT:-$B/exp}/k4" bash scripts/decode_dev/ab.sh run "$B/v_k4.txt"
     fi
     ;;
-  *) echo "usage: $0 build|run|racecheck|gfix-mid|s17-build|s17-ab|s17-all|s19-build|s19-run|s19-k4 [build]"; exit 2 ;;
+  s20-bound)
+    # (session 20) what the memory pipeline alone costs: the library against memory_only.patch with the consumers'
+    # math removed (nomath: each stage waited for and released, outputs zero) and with the epilogue removed too
+    # (pipe: CTAs exit after the K loop). Not a change: the bound under the benchmark's protocol (PDL chains of cold
+    # weights) for the M 1-16 decode path. bench M 1-16 two rounds; `mid` auto configs at M = 32 / 64 one round.
+    if [[ ${2:-run} == build ]]; then
+      cp csrc/decode_gemm.cu /tmp/s20_mem.cu && patch -s /tmp/s20_mem.cu "$E/memory_only.patch" || exit 1
+      printf 'csrc/decode_gemm.cu|lib|\n/tmp/s20_mem.cu|nomath|-DEXP_NO_MATH\n/tmp/s20_mem.cu|pipe|-DEXP_NO_MATH -DEXP_NO_EPILOGUE\n' \
+        > "$B/v_s20.txt"
+      bash scripts/decode_dev/ab.sh build "$B/v_s20.txt"
+    else
+      ROUNDS=2 OUT="${OUT:-$B/exp}/bound" bash scripts/decode_dev/ab.sh run "$B/v_s20.txt"
+      AB_MODE=mid MID_SPLITS=99 MID_MS=32,64 ROUNDS=1 OUT="${OUT:-$B/exp}/bound_mid" \
+        bash scripts/decode_dev/ab.sh run "$B/v_s20.txt"
+    fi
+    ;;
+  *) echo "usage: $0 build|run|racecheck|gfix-mid|s17-build|s17-ab|s17-all|s19-build|s19-run|s19-k4 [build]|s20-bound [build]"; exit 2 ;;
 esac
