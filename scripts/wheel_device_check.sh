@@ -17,10 +17,13 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 W=$(ls "$D"/w4a16_gemm-*-cp312-*.whl | head -1)
 [ -f "$W" ] || { echo "wheel_device_check: no cp312 wheel in $D"; exit 1; }
-BENCH_WHEELS=${BENCH_WHEELS:-.whl}  # fbgemm-gpu-genai for the bench's peer column, if carried there
-if compgen -G "$BENCH_WHEELS/fbgemm*.whl" >/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$BENCH_WHEELS"/fbgemm*.whl \
-    && export PYTHONPATH=/tmp/site
+# The bench's peer columns: fbgemm-gpu-genai and gemlite (with tqdm, its one dependency torch does not bring), if
+# their wheels are carried there
+BENCH_WHEELS=${BENCH_WHEELS:-.whl}
+peers=$(compgen -G "$BENCH_WHEELS/fbgemm*.whl"; compgen -G "$BENCH_WHEELS/gemlite*.whl"; compgen -G "$BENCH_WHEELS/tqdm*.whl")
+if [[ -n $peers ]]; then
+  # shellcheck disable=SC2086  # one wheel path per word
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site $peers && export PYTHONPATH=/tmp/site
 fi
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw,temperature.gpu --format=csv | tee "$OUT/gpu.txt"
 {

@@ -1,4 +1,4 @@
-"""Benchmark harness: w4a16-gemm against cuBLAS fp16 (and fbgemm when installed) under the project's
+"""Benchmark harness: w4a16-gemm against cuBLAS fp16 (and fbgemm, gemlite when installed) under the project's
 timing protocol (shared/README.md, "v2: decode-step timing"), with the floor measured in the same run.
 
     python -m w4a16_gemm bench                       # the whole grid (Llama-3 8B/70B layers x 11 token counts)
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import fnmatch
+import importlib
 import json
 import math
 import os
@@ -48,6 +49,7 @@ DEFAULT_GRID = {
 }
 BUCKETS = [("M 1-16", 1, 16), ("M 32-256", 32, 256), ("M 512-8192", 512, 8192)]
 CHECK_ROWS = 256
+DEFAULT_IMPLS = "w4a16,cublas,fbgemm,gemlite"  # peers that do not import on a machine are skipped
 MAX_REL_ERR = 1e-2
 
 
@@ -189,11 +191,17 @@ def _sets(weight_bytes: int) -> int:
     return min(64, max(4, math.ceil((256 << 20) / weight_bytes)))
 
 
+def _random_int4(rng: np.random.Generator, k: int, n: int, group_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int4 values q (k, n) in [-8, 7] and fp16 group scales s (k / group_size, n): w = q * s."""
+    q = rng.integers(-8, 8, size=(k, n), dtype=np.int8)
+    s = ((rng.random((k // group_size, n)) + 0.5) / (4 * math.sqrt(k))).astype(np.float16)
+    return q, s
+
+
 def _random_weight(rng: np.random.Generator, k: int, n: int, group_size: int):
     import w4a16_gemm as w4
 
-    q = rng.integers(-8, 8, size=(k, n), dtype=np.int8)
-    s = ((rng.random((k // group_size, n)) + 0.5) / (4 * math.sqrt(k))).astype(np.float16)
+    q, s = _random_int4(rng, k, n, group_size)
     return w4.QuantizedWeight.from_int4(q, s, group_size=group_size)
 
 
@@ -286,7 +294,46 @@ class FbgemmImpl:
         return calls, check
 
 
-IMPLS = {"w4a16": W4A16Impl, "w4a16-nopdl": W4A16NoPdlImpl, "cublas": CublasImpl, "fbgemm": FbgemmImpl}
+class GemliteImpl:
+    """gemlite's Triton A16W4 kernels (fp16 activations), fed the same symmetric int4 weights in its HQQ format:
+    W_q = q + 8 as uint8, w = (W_q - 8) * s with the zero point 8 as an integer; gemlite picks its kernel per
+    batch size with its default configs (no autotune step)."""
+
+    def __init__(self, torch, rng, n, k, g):
+        from gemlite import DType, GemLiteLinear
+
+        self.torch, self.n, self.k = torch, n, k
+        r = _sets(n * k // 2 + n * (k // g) * 2)
+        self.layers = []
+        for i in range(r):
+            q, s = _random_int4(rng, k, n, g)
+            layer = GemLiteLinear(4, group_size=g, in_features=k, out_features=n, input_dtype=DType.FP16,
+                                  output_dtype=DType.FP16)
+            w_q = torch.from_numpy((q.astype(np.int16) + 8).astype(np.uint8).T.copy()).cuda()
+            scales = torch.from_numpy(s.T.copy()).cuda()
+            layer.pack(w_q, scales, 8, None)
+            self.layers.append(layer)
+            if i == 0:
+                self.reference_w = torch.from_numpy(q.astype(np.float64) * np.repeat(s.astype(np.float64), g, axis=0)).cuda()
+            del w_q, scales
+
+    def calls(self, m, config=None):
+        torch, r, layers = self.torch, len(self.layers), self.layers
+        xs = [torch.empty((m, self.k), dtype=torch.float16, device="cuda").uniform_(-1, 1) for _ in range(r)]
+        calls = [lambda i=i: layers[i](xs[i]) for i in range(r)]
+
+        def check() -> float:
+            rows = min(m, CHECK_ROWS)
+            out = layers[0](xs[0])
+            torch.cuda.synchronize()
+            return _rel_err(torch, out[:rows], xs[0][:rows].double() @ self.reference_w)
+
+        return calls, check
+
+
+IMPLS = {"w4a16": W4A16Impl, "w4a16-nopdl": W4A16NoPdlImpl, "cublas": CublasImpl, "fbgemm": FbgemmImpl,
+         "gemlite": GemliteImpl}
+PEER_MODULES = {"fbgemm": ("fbgemm_gpu.experimental.gen_ai", "fbgemm-gpu-genai"), "gemlite": ("gemlite", "gemlite")}
 
 
 def host_overhead(torch: Any, calls: int = 2000) -> dict:
@@ -320,11 +367,14 @@ def host_overhead(torch: Any, calls: int = 2000) -> dict:
 
 
 def _available(torch, name: str) -> str | None:
-    if name == "fbgemm":
+    if name not in IMPLS:
+        return f"unknown implementation (known: {', '.join(IMPLS)})"
+    if name in PEER_MODULES:
+        module, dist = PEER_MODULES[name]
         try:
-            import fbgemm_gpu.experimental.gen_ai  # noqa: F401
-        except Exception as exc:  # noqa: BLE001
-            return f"fbgemm-gpu-genai not importable ({type(exc).__name__}: {str(exc)[:80]})"
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 - a peer that does not import is a skipped column, not a failure
+            return f"{dist} not importable ({type(exc).__name__}: {str(exc)[:80]})"
     return None
 
 
@@ -509,7 +559,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--m", help="comma-separated token counts (default: the grid's)")
     p.add_argument("--models", help="comma-separated model names to keep, e.g. llama3-8b")
     p.add_argument("--group-size", type=int, help="group size (default: the grid's, 128)")
-    p.add_argument("--impls", default="w4a16,cublas,fbgemm", help="implementations to time (default: %(default)s)")
+    p.add_argument("--impls", default=DEFAULT_IMPLS,
+                   help="implementations to time; peers that do not import are skipped (default: %(default)s)")
     p.add_argument("--configs", default="heuristic",
                    help="w4a16 configs: 'heuristic' (its choice only), 'all' (also every scale-only config: tuning "
                         "data) or comma-separated name globs, e.g. '*streamk*,*m32*'")
