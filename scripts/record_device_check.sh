@@ -4,7 +4,8 @@
 #   1. decode_test capture / thread / check (build/decode_dev/dt_lib: `DECODE_BIN=dt_lib bash -c 'source
 #      scripts/decode_dev/build.sh'` on the CPU machine from the same sources as the wheel);
 #   2. scripts/wheel_device_check.sh .devdist: install checks, the whole test suite against the wheel, the whole
-#      grid (the fbgemm and gemlite columns from .whlfb when their wheels are carried);
+#      grid (fbgemm's column from .whlfb when carried; gemlite's and tqdm's wheels there add gemlite's column,
+#      which the 300 s bench budget does not cover: its own call, benchmarks/NOTES.md session 20);
 #   3. scripts/hardening_check.sh on the same wheel: compute-sanitizer over every config, the decode kernel's
 #      racecheck from source (needs the nvidia-cutlass wheel in .whl), fuzz, > 2^31-element buffers, OOM paths.
 # Carry .devdist, .whlfb, .whl and build/decode_dev holding dt_lib alone (the carry limit is 64 MiB).
