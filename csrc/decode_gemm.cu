@@ -364,9 +364,8 @@ __device__ __forceinline__ void sum_in_rank_order(int split, const float4 (&part
 // 4-warp mma.sync tiles. (16-block warpgroup-MMA tiles of 16 / 32 tokens split 10-16 lost to every grid of split
 // <= 8 on the narrow layers: 4096x14336 m = 16 16/14g 21.2 us vs 8/8g 17.5, 6144x4096 16/11g 14.3 vs 8/4 10.1;
 // H200 2026-12-03, benchmarks/NOTES.md session 19.)
-template <int CW, bool WG>
-__host__ __device__ constexpr bool wide_split_kernel() {
-  return !WG && CW == 4;
+__host__ __device__ constexpr bool wide_split_kernel(int consumer_warps, bool warpgroup_mma) {
+  return !warpgroup_mma && consumer_warps == 4;
 }
 
 // Splits past a cluster's 8 (kMaxFixupSplit, wide_split_kernel): the tile's last CTA sums the partials in batches
@@ -1063,7 +1062,7 @@ __global__ void __launch_bounds__((kernel_threads<CW, TN, MT, ZEROS, WG, SUBNORM
   }
   __syncthreads();
   if (p.fixup_counters) {
-    fixup_through_workspace<TN, S::kTokens, S::kRowPitch, kThreads, wide_split_kernel<CW, S::kWG>()>(
+    fixup_through_workspace<TN, S::kTokens, S::kRowPitch, kThreads, wide_split_kernel(CW, S::kWG)>(
         p, red, n0, m0, m_rows);
     return;
   }
@@ -1306,7 +1305,7 @@ bool config_valid(const DecodeConfig& c, long long m) {
   if (m < 1 || m > kDecodeMaxM) return false;
   // Splits past a cluster's 8 only through the workspace, in the kernels compiled for them (wide_split_kernel).
   const bool wg = m > kDecodeMmaSyncMaxM || c.wgmma;
-  const bool wide_split = c.global_fixup && !wg && c.warps == 4;
+  const bool wide_split = c.global_fixup && wide_split_kernel(c.warps, wg);
   if (c.split > (wide_split ? kMaxFixupSplit : kMaxSplit)) return false;
   if (wg)
     return c.warps == 8 && (c.tile_nb == 8 || (c.tile_nb == 16 && wg_tokens(m) <= 64));
