@@ -72,10 +72,12 @@ def test_int4_weights_and_their_hqq_form_for_gemlite_are_the_same_weights():
     assert q.shape == (256, 64) and s.shape == (2, 64) and s.dtype == np.float16
     assert q.min() >= -8 and q.max() <= 7 and len(np.unique(q)) == 16
     w = q.astype(np.float64) * np.repeat(s.astype(np.float64), 128, axis=0)
-    # GemliteImpl packs W_q = q + 8 (uint8, [0, 15]) with the integer zero point 8: (W_q - 8) * s
-    w_q = (q.astype(np.int16) + 8).astype(np.uint8)
-    assert w_q.min() >= 0 and w_q.max() <= 15
-    np.testing.assert_array_equal((w_q.astype(np.float64) - 8) * np.repeat(s.astype(np.float64), 128, axis=0), w)
+    # what GemliteImpl packs, with the integer zero point 8: w = (W_q - 8) * scales
+    w_q, scales = bench._hqq_int4(q, s)
+    assert w_q.dtype == np.uint8 and w_q.shape == (64, 256) and w_q.min() >= 0 and w_q.max() <= 15
+    assert scales.dtype == np.float16 and scales.shape == (64, 2)
+    hqq = (w_q.astype(np.float64) - 8) * np.repeat(scales.astype(np.float64), 128, axis=1)
+    np.testing.assert_array_equal(hqq.T, w)
 
 
 def test_default_implementations_include_the_peers():

@@ -294,6 +294,12 @@ class FbgemmImpl:
         return calls, check
 
 
+def _hqq_int4(q: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The weights w = q * s in gemlite's HQQ form, w = (W_q - 8) * scales with the integer zero point 8: W_q (n, k)
+    uint8 in [0, 15] and scales (n, k / group_size)."""
+    return (q.astype(np.int16) + 8).astype(np.uint8).T.copy(), s.T.copy()
+
+
 class GemliteImpl:
     """gemlite's Triton A16W4 kernels (fp16 activations), fed the same symmetric int4 weights in its HQQ format:
     W_q = q + 8 as uint8, w = (W_q - 8) * s with the zero point 8 as an integer; gemlite picks its kernel per
@@ -309,12 +315,13 @@ class GemliteImpl:
             q, s = _random_int4(rng, k, n, g)
             layer = GemLiteLinear(4, group_size=g, in_features=k, out_features=n, input_dtype=DType.FP16,
                                   output_dtype=DType.FP16)
-            w_q = torch.from_numpy((q.astype(np.int16) + 8).astype(np.uint8).T.copy()).cuda()
-            scales = torch.from_numpy(s.T.copy()).cuda()
+            w_q, scales = (torch.from_numpy(a).cuda() for a in _hqq_int4(q, s))
             layer.pack(w_q, scales, 8, None)
             self.layers.append(layer)
             if i == 0:
-                self.reference_w = torch.from_numpy(q.astype(np.float64) * np.repeat(s.astype(np.float64), g, axis=0)).cuda()
+                w = q.astype(np.float64) * np.repeat(s.astype(np.float64), g, axis=0)
+                self.reference_w = torch.from_numpy(w).cuda()
+                del w
             del w_q, scales
 
     def calls(self, m, config=None):
