@@ -397,6 +397,56 @@ __device__ __noinline__ void sum_wide_split(const Params& p, const float* tile_p
   }
 }
 
+// The workspace fix-up of splits of at most R ranks (R = 2, 4) on the warpgroup-MMA tiles of 32+ tokens: the
+// tile's last CTA requests U items a thread at once (U x R x 2 float4, the 64 registers one item of split 8 takes),
+// so a thread's items take U times fewer dependent L2 round trips than one item a round. Same items, same rank
+// order, the same bits as the loop of fixup_through_workspace. 70B o / qkv / down at m = 32 / 64 (split 3-4):
+// 1.2-2.9% faster (H200 2026-12-03, benchmarks/NOTES.md session 21). For those tiles only: in every kernel's fix-up
+// it cost the m <= 16 kernels 0.4-0.8 us a call (4096x4096, 8/8g); and inlined: as a call of its own it gained
+// nothing.
+template <int U, int R, int TN, int TOKENS, int THREADS>
+__device__ __forceinline__ void sum_few_ranks(const Params& p, const float* tile_partials, int n0, int m0,
+                                              int m_rows) {
+  constexpr int kSlab = TOKENS * TN * 16;
+  const int items = 2 * TN * m_rows;
+  for (int base = threadIdx.x; base < items; base += U * THREADS) {
+    float4 part_lo[U][R], part_hi[U][R];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int it = base + u * THREADS;
+      const int mtok = it / (2 * TN), c8 = it % (2 * TN);
+      if (it < items && n0 + c8 * 8 < p.n) {
+        const float4* src = reinterpret_cast<const float4*>(tile_partials + mtok * TN * 16 + c8 * 8);
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          if (r < p.split) {
+            part_lo[u][r] = __ldcg(src + r * (kSlab / 4));
+            part_hi[u][r] = __ldcg(src + r * (kSlab / 4) + 1);
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int it = base + u * THREADS;
+      const int mtok = it / (2 * TN), c8 = it % (2 * TN);
+      const int n = n0 + c8 * 8;
+      if (it < items && n < p.n) {
+        float sum[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          if (r < p.split) {
+            const float4 lo = part_lo[u][r], hi = part_hi[u][r];
+            sum[0] += lo.x; sum[1] += lo.y; sum[2] += lo.z; sum[3] += lo.w;
+            sum[4] += hi.x; sum[5] += hi.y; sum[6] += hi.z; sum[7] += hi.w;
+          }
+        }
+        store_outputs(p, sum, m0 + mtok, n);
+      }
+    }
+  }
+}
+
 // Split-K through global memory (DecodeConfig::global_fixup), after the CTA's partials are in shared memory (red):
 // every CTA of the tile publishes them to the workspace and arrives on the tile's counter; the last to arrive sums
 // them in rank order, as the cluster path of decode_kernel does (the same bits), and stores the tile. No cluster:
@@ -428,6 +478,16 @@ __device__ __noinline__ void fixup_through_workspace(const Params& p, const floa
   if constexpr (WIDE_SPLIT) {
     if (p.split > kMaxSplit) {
       sum_wide_split<TN, TOKENS, THREADS>(p, tile_partials, n0, m0, m_rows);
+      return;
+    }
+  }
+  if constexpr (TOKENS >= 32) {
+    if (p.split <= 2) {
+      sum_few_ranks<4, 2, TN, TOKENS, THREADS>(p, tile_partials, n0, m0, m_rows);
+      return;
+    }
+    if (p.split <= 4) {
+      sum_few_ranks<2, 4, TN, TOKENS, THREADS>(p, tile_partials, n0, m0, m_rows);
       return;
     }
   }

@@ -158,21 +158,5 @@ PY
         bash scripts/decode_dev/ab.sh run "$B/v_s20.txt"
     fi
     ;;
-  fixup-batch)
-    # (prepared in session 20, not yet run) the workspace fix-up's last CTA loading 2 (split <= 4) or 4 (split <= 2)
-    # items a round: fixup_batch.patch, -DEXP_FIXUP_BATCH, against the library. check of the variant (its fix-ups
-    # are compared bit for bit with their cluster twins), bench M 1-16 two rounds, `mid` auto configs at M = 16 / 32
-    # / 64 two rounds. Prediction: the M = 32 / 64 points that run split <= 4 through the workspace (70B o / qkv /
-    # down, 8192x28672) 3-6% faster, M = 1-16 unchanged (split 6-13 there).
-    if [[ ${2:-run} == build ]]; then
-      cp csrc/decode_gemm.cu /tmp/exp_fxb.cu && patch -s /tmp/exp_fxb.cu "$E/fixup_batch.patch" || exit 1
-      printf 'csrc/decode_gemm.cu|lib|\n/tmp/exp_fxb.cu|fxb|-DEXP_FIXUP_BATCH\n' > "$B/v_fxb.txt"
-      bash scripts/decode_dev/ab.sh build "$B/v_fxb.txt"
-    else
-      CHECKS=fxb ROUNDS=2 OUT="${OUT:-$B/exp}/fxb" bash scripts/decode_dev/ab.sh run "$B/v_fxb.txt"
-      AB_MODE=mid MID_SPLITS=99 MID_MS=16,32,64 ROUNDS=2 OUT="${OUT:-$B/exp}/fxb_mid" \
-        bash scripts/decode_dev/ab.sh run "$B/v_fxb.txt"
-    fi
-    ;;
-  *) echo "usage: $0 build|run|racecheck|gfix-mid|s17-build|s17-ab|s17-all|s19-build|s19-run|s19-k4 [build]|s20-bound [build]|fixup-batch [build]"; exit 2 ;;
+  *) echo "usage: $0 build|run|racecheck|gfix-mid|s17-build|s17-ab|s17-all|s19-build|s19-run|s19-k4 [build]|s20-bound [build]"; exit 2 ;;
 esac
