@@ -342,10 +342,11 @@ __device__ __forceinline__ void store_outputs(const Params& p, const float (&sum
 // The 8 outputs of one item: the split's partials summed in rank order, so both fix-ups (the cluster's and the
 // workspace's) give the same bits. Callers request every partial before calling: each load is a round trip of
 // hundreds of cycles (L2 or a peer's shared memory), which a load-add loop would pay once per rank.
-__device__ __forceinline__ void add_in_rank_order(int count, const float4 (&part_lo)[kMaxSplit],
-                                                  const float4 (&part_hi)[kMaxSplit], float (&sum)[8]) {
+template <int R>
+__device__ __forceinline__ void add_in_rank_order(int count, const float4 (&part_lo)[R], const float4 (&part_hi)[R],
+                                                  float (&sum)[8]) {
 #pragma unroll
-  for (int r = 0; r < kMaxSplit; ++r) {
+  for (int r = 0; r < R; ++r) {
     if (r < count) {
       const float4 lo = part_lo[r], hi = part_hi[r];
       sum[0] += lo.x; sum[1] += lo.y; sum[2] += lo.z; sum[3] += lo.w;
@@ -353,8 +354,9 @@ __device__ __forceinline__ void add_in_rank_order(int count, const float4 (&part
     }
   }
 }
-__device__ __forceinline__ void sum_in_rank_order(int split, const float4 (&part_lo)[kMaxSplit],
-                                                  const float4 (&part_hi)[kMaxSplit], float (&sum)[8]) {
+template <int R>
+__device__ __forceinline__ void sum_in_rank_order(int split, const float4 (&part_lo)[R], const float4 (&part_hi)[R],
+                                                  float (&sum)[8]) {
 #pragma unroll
   for (int e = 0; e < 8; ++e) sum[e] = 0.f;
   add_in_rank_order(split, part_lo, part_hi, sum);
@@ -400,10 +402,10 @@ __device__ __noinline__ void sum_wide_split(const Params& p, const float* tile_p
 // The workspace fix-up of splits of at most R ranks (R = 2, 4) on the warpgroup-MMA tiles of 32+ tokens: the
 // tile's last CTA requests U items a thread at once (U x R x 2 float4, the 64 registers one item of split 8 takes),
 // so a thread's items take U times fewer dependent L2 round trips than one item a round. Same items, same rank
-// order, the same bits as the loop of fixup_through_workspace. 70B o / qkv / down at m = 32 / 64 (split 3-4):
-// 1.2-2.9% faster (H200 2026-12-03, benchmarks/NOTES.md session 21). For those tiles only: in every kernel's fix-up
-// it cost the m <= 16 kernels 0.4-0.8 us a call (4096x4096, 8/8g); and inlined: as a call of its own it gained
-// nothing.
+// order and sum (sum_in_rank_order): the same bits as the loop of fixup_through_workspace. 70B o / qkv / down at
+// m = 32 / 64 (split 3-4): 1.2-2.9% faster (H200 2026-12-03, benchmarks/NOTES.md session 21). Only for those tiles:
+// in every kernel's fix-up it cost the m <= 16 kernels 0.4-0.8 us a call (4096x4096, 8/8g). Inlined: as a call of
+// its own it gained nothing.
 template <int U, int R, int TN, int TOKENS, int THREADS>
 __device__ __forceinline__ void sum_few_ranks(const Params& p, const float* tile_partials, int n0, int m0,
                                               int m_rows) {
@@ -432,15 +434,8 @@ __device__ __forceinline__ void sum_few_ranks(const Params& p, const float* tile
       const int mtok = it / (2 * TN), c8 = it % (2 * TN);
       const int n = n0 + c8 * 8;
       if (it < items && n < p.n) {
-        float sum[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-          if (r < p.split) {
-            const float4 lo = part_lo[u][r], hi = part_hi[u][r];
-            sum[0] += lo.x; sum[1] += lo.y; sum[2] += lo.z; sum[3] += lo.w;
-            sum[4] += hi.x; sum[5] += hi.y; sum[6] += hi.z; sum[7] += hi.w;
-          }
-        }
+        float sum[8];
+        sum_in_rank_order(p.split, part_lo[u], part_hi[u], sum);
         store_outputs(p, sum, m0 + mtok, n);
       }
     }
