@@ -191,6 +191,11 @@ def _sets(weight_bytes: int) -> int:
     return min(64, max(4, math.ceil((256 << 20) / weight_bytes)))
 
 
+def _int4_bytes(n: int, k: int, g: int, group_bytes: int) -> int:
+    """Bytes of an int4 (k, n) weight with group_bytes of scale (and zero point) per group and column."""
+    return n * k // 2 + n * (k // g) * group_bytes
+
+
 def _random_int4(rng: np.random.Generator, k: int, n: int, group_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric int4 values q (k, n) in [-8, 7] and fp16 group scales s (k / group_size, n): w = q * s."""
     q = rng.integers(-8, 8, size=(k, n), dtype=np.int8)
@@ -210,7 +215,7 @@ class W4A16Impl:
 
     def __init__(self, torch, rng, n, k, g):
         self.torch, self.n, self.k = torch, n, k
-        r = _sets(n * k // 2 + n * (k // g) * 2)
+        r = _sets(_int4_bytes(n, k, g, 2))
         self.weights = [_random_weight(rng, k, n, g) for _ in range(r)]
         self.reference_w = torch.from_numpy(self.weights[0].dequantize(np.float64)).cuda()
 
@@ -269,7 +274,7 @@ class FbgemmImpl:
         from fbgemm_gpu.experimental.gen_ai.quantize import quantize_int4_preshuffle
 
         self.torch, self.n, self.k = torch, n, k
-        r = _sets(n * k // 2 + n * (k // g) * 4)
+        r = _sets(_int4_bytes(n, k, g, 4))  # bf16 scale and zero point
         self.packed = []
         for i in range(r):
             dense = torch.from_numpy(_random_weight(rng, k, n, g).dequantize()).cuda().t().contiguous()
@@ -309,7 +314,7 @@ class GemliteImpl:
         from gemlite import DType, GemLiteLinear
 
         self.torch, self.n, self.k = torch, n, k
-        r = _sets(n * k // 2 + n * (k // g) * 2)
+        r = _sets(_int4_bytes(n, k, g, 2))
         self.layers = []
         for i in range(r):
             q, s = _random_int4(rng, k, n, g)
