@@ -486,6 +486,9 @@ __device__ __noinline__ void fixup_through_workspace(const Params& p, const floa
       return;
     }
   }
+  // sum_few_ranks<1, kMaxSplit> computes the same; called here instead of this loop it adds 8-32 instructions to
+  // every m <= 16 kernel (cuobjdump, 2026-12-03), and such changes to the fix-up cost those kernels 0.2-0.8 us a call
+  // (benchmarks/NOTES.md, sessions 19 and 21).
   for (int it = tid; it < items; it += THREADS) {
     const int mtok = it / (2 * TN), c8 = it % (2 * TN);
     const int n = n0 + c8 * 8;
