@@ -158,5 +158,24 @@ PY
         bash scripts/decode_dev/ab.sh run "$B/v_s20.txt"
     fi
     ;;
-  *) echo "usage: $0 build|run|racecheck|gfix-mid|s17-build|s17-ab|s17-all|s19-build|s19-run|s19-k4 [build]|s20-bound [build]"; exit 2 ;;
+  s23-stage-warps)
+    # (session 23, dropped) stage_warps.patch: tiles of 1-2 n-blocks whose 8 consumer warps take the CTA's stages
+    # in turn (Shape::kStageWarps), the whole of K in one CTA, no split-K fix-up. `check` of those configs, then
+    # `narrow` at M = 1 / 4 / 16 on the K = 4096 / 8192 layers (tiles 1 and 2 x splits 1-4 against the auto config
+    # of the same binary). README.md next to this script has the outcome.
+    if [[ ${2:-run} == build ]]; then
+      cp csrc/decode_gemm.cu /tmp/s23_sw.cu && patch -s /tmp/s23_sw.cu "$E/stage_warps.patch" || exit 1
+      printf '/tmp/s23_sw.cu|sw|-DEXP_STAGE_WARPS\n' > "$B/v_s23.txt"
+      bash scripts/decode_dev/ab.sh build "$B/v_s23.txt"
+    else
+      O=${OUT:-$B/exp}/s23
+      mkdir -p "$O"
+      CHECK_CONFIGS=8/1/1/0/2,8/2/1/0/2,8/1/3/0/2,8/2/2/1/2,8/1/1/2/0,8/2/1/3/1,8/1/5/0/2,8/2/8/0/2 \
+        timeout 200 "$B/dt_sw" check > "$O/check_sw.txt" 2>&1
+      echo "check sw: exit $?, $(tail -1 "$O/check_sw.txt")"
+      NARROW_KS=4096,8192 NARROW_MS=1,4,16 NARROW_TILES=1,2 NARROW_SPLITS=1,2,3,4 NARROW_STAGES=0 \
+        timeout 300 "$B/dt_sw" narrow | tee "$O/narrow_sw.txt" | grep BEST
+    fi
+    ;;
+  *) echo "usage: $0 build|run|racecheck|gfix-mid|s17-build|s17-ab|s17-all|s19-build|s19-run|s19-k4 [build]|s20-bound [build]|s23-stage-warps [build]"; exit 2 ;;
 esac
