@@ -74,6 +74,8 @@ inline bool wants_two_per_sm(long long ctas, int sm_count) { return ctas > 3ll *
 struct Params {
   CUtensorMap x_map;  // x as a 2-D tensor (k, m) in boxes of 64 columns x one token tile, 128-byte swizzled
                       // (warpgroup-MMA kernels only; the kernel parameter is __grid_constant__ so TMA can read it)
+  CUtensorMap w_map;  // the packed weights as a 3-D tensor (16 eight-byte words, n-block, k-block), one box a stage
+                      // (Shape::kStageBox kernels only)
   const __half* x;
   const uint8_t* w;
   const __half* s;
@@ -106,6 +108,12 @@ struct Shape {
   static constexpr bool kWG = WG;
   static_assert(!kWG || CW == 8, "two consumer warpgroups");
   static constexpr int kTokens = 8 * MT;
+  // A stage's weights in one tensor-map copy (kStageKb k-blocks x TN n-blocks x 128 bytes, the ring's layout)
+  // instead of one bulk copy per k-block: the warpgroup-MMA tiles of >= 32 tokens. H200, decode_test (session 23):
+  // `mid` M = 64 8B qkv 15.44 -> 13.50 us, 8B o 12.79 -> 11.68, 70B gate_up 140.3 -> 130.8, 70B down 68.6 -> 65.8,
+  // M = 32 -1.5 to -5%; every m <= 16 kernel with it lost 1-6% at M = 1-4 (70B gate_up 60.6 -> 64.1) and was mixed
+  // at M = 16 (8B qkv -6%, 8B o +6%).
+  static constexpr bool kStageBox = kWG && MT >= 4;
   static constexpr int NACC = WN * MT <= 2 ? 2 : 1;            // accumulator sets (two: shorter mma chains)
   static constexpr int kW = TN * kStageKb * 128;               // weight bytes per stage
   static constexpr int kX = kWG ? 2 * kTokens * 128 : kTokens * kXRowBytes;  // x bytes per stage
@@ -171,6 +179,17 @@ __device__ __forceinline__ void tma_2d_g2s(uint32_t dst, const CUtensorMap* map,
       "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
       " [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c), "r"(r), "r"(bar)
+      : "memory");
+}
+
+// 3-D tensor copy (TMA) with an L2 cache hint: the box at (c0, c1, c2) of the tensor map, completing its bytes on
+// the mbarrier (elements past the tensor's end are zero-filled and still counted).
+__device__ __forceinline__ void tma_3d_g2s_hint(uint32_t dst, const CUtensorMap* map, int c0, int c1, int c2,
+                                                uint32_t bar, uint64_t pol) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.L2::cache_hint"
+      " [%0], [%1, {%2, %3, %4}], [%5], %6;\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar), "l"(pol)
       : "memory");
 }
 
@@ -705,14 +724,21 @@ __global__ void __launch_bounds__((kernel_threads<CW, TN, MT, ZEROS, WG, SUBNORM
     const uint32_t srow_bytes = min(TN * 16, p.n - n0) * 2;
     auto stage_bytes = [&](int i) -> uint32_t {
       const int nvc = min(2, c_end - (c_begin + 2 * i));
-      // (the warpgroup-MMA kernels always copy two x boxes: their wgmma batch covers both chunks)
+      // (the warpgroup-MMA kernels always copy two x boxes: their wgmma batch covers both chunks; a stage box
+      // always moves all of its kStageKb x TN blocks, zeros past K and n included)
+      if constexpr (S::kStageBox)
+        return S::kW + nvc * ((ZEROS ? 2 : 1) * srow_bytes) + 2 * S::kTokens * 128;
       return nvc * (kChunkKb * wrun + (ZEROS ? 2 : 1) * srow_bytes) +
              (S::kWG ? 2 * S::kTokens : nvc * m_rows) * 128;
     };
     auto issue_w = [&](int i, int slot) {
       const int c0 = c_begin + 2 * i;
       const int nvc = min(2, c_end - c0);
-      if (lane < nvc * kChunkKb) {
+      if constexpr (S::kStageBox) {
+        // (a stage of one chunk also lands the next chunk's k-blocks, or zeros past K: its consumers skip them)
+        if (lane == 0)
+          tma_3d_g2s_hint(ring_addr + slot * S::kStage, &p.w_map, 0, nb0, c0 * kChunkKb, bar_full + 8 * slot, pol_w);
+      } else if (lane < nvc * kChunkKb) {
         const long long kb = static_cast<long long>(c0) * kChunkKb + lane;
         bulk_g2s_hint(ring_addr + slot * S::kStage + lane * (TN * 128), p.w + (kb * p.nbp + nb0) * 128, wrun,
                       bar_full + 8 * slot, pol_w);
@@ -1185,10 +1211,9 @@ int pick_stages(int nstages_cta, bool two_per_sm, int requested) {
   return std::max(st, 1);
 }
 
-// x's tensor map for the warpgroup-MMA kernels: (k, m) fp16, rows ldx apart, boxes of 64 columns x `tokens` rows,
-// 128-byte swizzle. cuTensorMapEncodeTiled is a host-only driver function (no GPU work, capturable); it comes
-// through cudart's entry-point query, so the library does not link libcuda.
-w4a16_status_t encode_x_map(Params& p, int tokens) {
+// cuTensorMapEncodeTiled is a host-only driver function (no GPU work, capturable); it comes through cudart's
+// entry-point query, so the library does not link libcuda. Null (with the query's error) where the driver lacks it.
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder(cudaError_t* lookup_error) {
   static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
   static cudaError_t lookup_err = cudaSuccess;
   static std::once_flag once;
@@ -1199,6 +1224,34 @@ w4a16_status_t encode_x_map(Params& p, int tokens) {
     if (lookup_err == cudaSuccess && q == cudaDriverEntryPointSuccess)
       encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
   });
+  *lookup_error = lookup_err;
+  return encode;
+}
+
+// Runs encode_now (a cuTensorMapEncodeTiled call); `what` names the tensor in the error message.
+template <typename Encode>
+w4a16_status_t encode_tensor_map(Encode&& encode_now, const char* what) {
+  CUresult r = encode_now();
+  if (r == CUDA_ERROR_INVALID_CONTEXT) {
+    // A thread whose first CUDA work this is has no current context yet: the runtime makes the device's primary
+    // context current lazily, and the driver's encoder needs one (tests/test_concurrency.py: first use from 8
+    // threads). cudaSetDevice makes it current; a capturing thread always has one, so this never runs in a capture.
+    int device = 0;
+    const cudaError_t e = cudaGetDevice(&device);
+    if (e == cudaSuccess && cudaSetDevice(device) == cudaSuccess) r = encode_now();
+  }
+  if (r != CUDA_SUCCESS) {
+    set_error_message("decode_gemm: cuTensorMapEncodeTiled(%s) failed with CUresult %d", what, static_cast<int>(r));
+    return W4A16_CUDA_ERROR;
+  }
+  return W4A16_OK;
+}
+
+// x's tensor map for the warpgroup-MMA kernels: (k, m) fp16, rows ldx apart, boxes of 64 columns x `tokens` rows,
+// 128-byte swizzle.
+w4a16_status_t encode_x_map(Params& p, int tokens) {
+  cudaError_t lookup_err = cudaSuccess;
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder(&lookup_err);
   if (!encode) {
     set_error_message("decode_gemm: cuTensorMapEncodeTiled not available from the driver (%s)",
                       cudaGetErrorString(lookup_err));
@@ -1210,26 +1263,41 @@ w4a16_status_t encode_x_map(Params& p, int tokens) {
   const cuuint32_t elem_strides[2] = {1, 1};
   // FLOAT_OOB_FILL_NONE: elements outside x read as zeros, which the box past x's last column (a stage of one
   // chunk) relies on; the NaN fill would turn its zero weights' products into NaN.
-  auto encode_now = [&] {
-    return encode(&p.x_map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<__half*>(p.x), dims, strides, box,
-                  elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  };
-  CUresult r = encode_now();
-  if (r == CUDA_ERROR_INVALID_CONTEXT) {
-    // A thread whose first CUDA work this is has no current context yet: the runtime makes the device's primary
-    // context current lazily, and the driver's encoder needs one (tests/test_concurrency.py: first use from 8
-    // threads). cudaSetDevice makes it current; a capturing thread always has one, so this never runs in a capture.
-    int device = 0;
-    const cudaError_t e = cudaGetDevice(&device);
-    if (e == cudaSuccess && cudaSetDevice(device) == cudaSuccess) r = encode_now();
-  }
-  if (r != CUDA_SUCCESS) {
-    set_error_message("decode_gemm: cuTensorMapEncodeTiled(x: k=%d m=%d ldx=%lld) failed with CUresult %d",
-                      p.nch * 64, p.m, p.ldx, static_cast<int>(r));
+  char what[96];
+  std::snprintf(what, sizeof(what), "x: k=%d m=%d ldx=%lld", p.nch * 64, p.m, p.ldx);
+  return encode_tensor_map(
+      [&] {
+        return encode(&p.x_map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<__half*>(p.x), dims, strides, box,
+                      elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+      },
+      what);
+}
+
+// The packed weights' tensor map for the stage boxes (Shape::kStageBox): (16 eight-byte words, n-block, k-block),
+// n-blocks 128 bytes apart and k-blocks nbp x 128, boxes of (16, tn, kStageKb) land k-block-major as the ring
+// holds them; past n or K the box reads zeros.
+w4a16_status_t encode_w_map(Params& p, int tn) {
+  cudaError_t lookup_err = cudaSuccess;
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder(&lookup_err);
+  if (!encode) {
+    set_error_message("decode_gemm: cuTensorMapEncodeTiled not available from the driver (%s)",
+                      cudaGetErrorString(lookup_err));
     return W4A16_CUDA_ERROR;
   }
-  return W4A16_OK;
+  const cuuint64_t dims[3] = {16, static_cast<cuuint64_t>(p.nbp), static_cast<cuuint64_t>(p.nch) * kChunkKb};
+  const cuuint64_t strides[2] = {128, static_cast<cuuint64_t>(p.nbp) * 128};
+  const cuuint32_t box[3] = {16, static_cast<cuuint32_t>(tn), static_cast<cuuint32_t>(kStageKb)};
+  const cuuint32_t elem_strides[3] = {1, 1, 1};
+  char what[96];
+  std::snprintf(what, sizeof(what), "packed weights: n-blocks=%d k=%d tile=%d", p.nbp, p.nch * 64, tn);
+  return encode_tensor_map(
+      [&] {
+        return encode(&p.w_map, CU_TENSOR_MAP_DATA_TYPE_UINT64, 3, const_cast<uint8_t*>(p.w), dims, strides, box,
+                      elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+                      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+      },
+      what);
 }
 
 template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A, bool WG = (MT >= 4), bool CHUNK_BATCH = false,
@@ -1238,6 +1306,10 @@ w4a16_status_t launch(Params p, int tiles, bool two_per_sm, int requested_stages
   using S = Shape<CW, TN, MT, ZEROS, WG>;
   if constexpr (S::kWG) {
     const w4a16_status_t st = encode_x_map(p, S::kTokens);
+    if (st != W4A16_OK) return st;
+  }
+  if constexpr (S::kStageBox) {
+    const w4a16_status_t st = encode_w_map(p, TN);
     if (st != W4A16_OK) return st;
   }
   static_assert(SCALE_IN_A || !ZEROS, "zero points are applied to the weights before the mma");
