@@ -5,8 +5,9 @@
 // features) and 1/split of K in 64-column chunks; the split CTAs of a tile form one thread-block cluster.
 // Pipeline. K is walked in stages of two chunks (128 columns). A producer warp copies each stage into a
 // shared-memory ring with bulk async copies (cp.async.bulk, the TMA engine, completing on an mbarrier): per
-// k-block one contiguous TN*128-byte run of weights, per token its 128 columns of x (the warpgroup-MMA kernels:
-// two 2-D TMA boxes of x, below), and the scale (zero) rows of the stage's two chunks. The ring takes ~200 KB of
+// k-block one contiguous TN*128-byte run of weights (the warpgroup-MMA tiles of >= 32 tokens: the stage's 8 runs
+// as one 3-D TMA box, Shape::kStageBox), per token its 128 columns of x (the warpgroup-MMA kernels: two 2-D TMA
+// boxes of x, below), and the scale (zero) rows of the stage's two chunks. The ring takes ~200 KB of
 // shared memory (one CTA per SM) or ~100 KB (when the grid needs two CTAs per SM resident), so a short CTA
 // requests all its bytes at once.
 // Math, m <= 16 (mma.sync). 8 consumer warps each own TN/8 n-blocks. Per block a lane reads its 32-bit A fragment
