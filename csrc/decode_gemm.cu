@@ -1229,9 +1229,24 @@ PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder(cudaError_t* lookup_error) 
   return encode;
 }
 
-// Runs encode_now (a cuTensorMapEncodeTiled call); `what` names the tensor in the error message.
-template <typename Encode>
-w4a16_status_t encode_tensor_map(Encode&& encode_now, const char* what) {
+// One tiled tensor map (unit element strides, no interleave, L2 promotion of 256 bytes; elements outside the tensor
+// read as zeros); `what` names the tensor in the error message.
+w4a16_status_t encode_tensor_map(CUtensorMap* map, CUtensorMapDataType type, cuuint32_t rank, const void* base,
+                                 const cuuint64_t* dims, const cuuint64_t* strides, const cuuint32_t* box,
+                                 CUtensorMapSwizzle swizzle, const char* what) {
+  cudaError_t lookup_err = cudaSuccess;
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder(&lookup_err);
+  if (!encode) {
+    set_error_message("decode_gemm: cuTensorMapEncodeTiled not available from the driver (%s)",
+                      cudaGetErrorString(lookup_err));
+    return W4A16_CUDA_ERROR;
+  }
+  const cuuint32_t elem_strides[5] = {1, 1, 1, 1, 1};
+  auto encode_now = [&] {
+    return encode(map, type, rank, const_cast<void*>(base), dims, strides, box, elem_strides,
+                  CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  };
   CUresult r = encode_now();
   if (r == CUDA_ERROR_INVALID_CONTEXT) {
     // A thread whose first CUDA work this is has no current context yet: the runtime makes the device's primary
@@ -1249,56 +1264,29 @@ w4a16_status_t encode_tensor_map(Encode&& encode_now, const char* what) {
 }
 
 // x's tensor map for the warpgroup-MMA kernels: (k, m) fp16, rows ldx apart, boxes of 64 columns x `tokens` rows,
-// 128-byte swizzle.
+// 128-byte swizzle. Elements outside x read as zeros (not the NaN fill), which the box past x's last column (a
+// stage of one chunk) relies on: NaN would turn its zero weights' products into NaN.
 w4a16_status_t encode_x_map(Params& p, int tokens) {
-  cudaError_t lookup_err = cudaSuccess;
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder(&lookup_err);
-  if (!encode) {
-    set_error_message("decode_gemm: cuTensorMapEncodeTiled not available from the driver (%s)",
-                      cudaGetErrorString(lookup_err));
-    return W4A16_CUDA_ERROR;
-  }
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(p.nch) * 64, static_cast<cuuint64_t>(p.m)};
   const cuuint64_t strides[1] = {static_cast<cuuint64_t>(p.ldx) * 2};
   const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(tokens)};
-  const cuuint32_t elem_strides[2] = {1, 1};
-  // FLOAT_OOB_FILL_NONE: elements outside x read as zeros, which the box past x's last column (a stage of one
-  // chunk) relies on; the NaN fill would turn its zero weights' products into NaN.
   char what[96];
   std::snprintf(what, sizeof(what), "x: k=%d m=%d ldx=%lld", p.nch * 64, p.m, p.ldx);
-  return encode_tensor_map(
-      [&] {
-        return encode(&p.x_map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, const_cast<__half*>(p.x), dims, strides, box,
-                      elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-      },
-      what);
+  return encode_tensor_map(&p.x_map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, p.x, dims, strides, box,
+                           CU_TENSOR_MAP_SWIZZLE_128B, what);
 }
 
 // The packed weights' tensor map for the stage boxes (Shape::kStageBox): (16 eight-byte words, n-block, k-block),
 // n-blocks 128 bytes apart and k-blocks nbp x 128, boxes of (16, tn, kStageKb) land k-block-major as the ring
 // holds them; past n or K the box reads zeros.
 w4a16_status_t encode_w_map(Params& p, int tn) {
-  cudaError_t lookup_err = cudaSuccess;
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder(&lookup_err);
-  if (!encode) {
-    set_error_message("decode_gemm: cuTensorMapEncodeTiled not available from the driver (%s)",
-                      cudaGetErrorString(lookup_err));
-    return W4A16_CUDA_ERROR;
-  }
   const cuuint64_t dims[3] = {16, static_cast<cuuint64_t>(p.nbp), static_cast<cuuint64_t>(p.nch) * kChunkKb};
   const cuuint64_t strides[2] = {128, static_cast<cuuint64_t>(p.nbp) * 128};
   const cuuint32_t box[3] = {16, static_cast<cuuint32_t>(tn), static_cast<cuuint32_t>(kStageKb)};
-  const cuuint32_t elem_strides[3] = {1, 1, 1};
   char what[96];
   std::snprintf(what, sizeof(what), "packed weights: n-blocks=%d k=%d tile=%d", p.nbp, p.nch * 64, tn);
-  return encode_tensor_map(
-      [&] {
-        return encode(&p.w_map, CU_TENSOR_MAP_DATA_TYPE_UINT64, 3, const_cast<uint8_t*>(p.w), dims, strides, box,
-                      elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
-                      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-      },
-      what);
+  return encode_tensor_map(&p.w_map, CU_TENSOR_MAP_DATA_TYPE_UINT64, 3, p.w, dims, strides, box,
+                           CU_TENSOR_MAP_SWIZZLE_NONE, what);
 }
 
 template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A, bool WG = (MT >= 4), bool CHUNK_BATCH = false,
