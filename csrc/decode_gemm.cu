@@ -1230,10 +1230,12 @@ PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder(cudaError_t* lookup_error) 
 }
 
 // One tiled tensor map (unit element strides, no interleave, L2 promotion of 256 bytes; elements outside the tensor
-// read as zeros); `what` names the tensor in the error message.
+// read as zeros). describe(buf, size) names the tensor for the error message, only on failure (every launch of a
+// warpgroup-MMA kernel encodes its maps).
+template <typename Describe>
 w4a16_status_t encode_tensor_map(CUtensorMap* map, CUtensorMapDataType type, cuuint32_t rank, const void* base,
                                  const cuuint64_t* dims, const cuuint64_t* strides, const cuuint32_t* box,
-                                 CUtensorMapSwizzle swizzle, const char* what) {
+                                 CUtensorMapSwizzle swizzle, Describe&& describe) {
   cudaError_t lookup_err = cudaSuccess;
   const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder(&lookup_err);
   if (!encode) {
@@ -1257,6 +1259,8 @@ w4a16_status_t encode_tensor_map(CUtensorMap* map, CUtensorMapDataType type, cuu
     if (e == cudaSuccess && cudaSetDevice(device) == cudaSuccess) r = encode_now();
   }
   if (r != CUDA_SUCCESS) {
+    char what[96];
+    describe(what, sizeof(what));
     set_error_message("decode_gemm: cuTensorMapEncodeTiled(%s) failed with CUresult %d", what, static_cast<int>(r));
     return W4A16_CUDA_ERROR;
   }
@@ -1270,10 +1274,10 @@ w4a16_status_t encode_x_map(Params& p, int tokens) {
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(p.nch) * 64, static_cast<cuuint64_t>(p.m)};
   const cuuint64_t strides[1] = {static_cast<cuuint64_t>(p.ldx) * 2};
   const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(tokens)};
-  char what[96];
-  std::snprintf(what, sizeof(what), "x: k=%d m=%d ldx=%lld", p.nch * 64, p.m, p.ldx);
   return encode_tensor_map(&p.x_map, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, p.x, dims, strides, box,
-                           CU_TENSOR_MAP_SWIZZLE_128B, what);
+                           CU_TENSOR_MAP_SWIZZLE_128B, [&](char* what, size_t size) {
+                             std::snprintf(what, size, "x: k=%d m=%d ldx=%lld", p.nch * 64, p.m, p.ldx);
+                           });
 }
 
 // The packed weights' tensor map for the stage boxes (Shape::kStageBox): (16 eight-byte words, n-block, k-block),
@@ -1283,10 +1287,11 @@ w4a16_status_t encode_w_map(Params& p, int tn) {
   const cuuint64_t dims[3] = {16, static_cast<cuuint64_t>(p.nbp), static_cast<cuuint64_t>(p.nch) * kChunkKb};
   const cuuint64_t strides[2] = {128, static_cast<cuuint64_t>(p.nbp) * 128};
   const cuuint32_t box[3] = {16, static_cast<cuuint32_t>(tn), static_cast<cuuint32_t>(kStageKb)};
-  char what[96];
-  std::snprintf(what, sizeof(what), "packed weights: n-blocks=%d k=%d tile=%d", p.nbp, p.nch * 64, tn);
   return encode_tensor_map(&p.w_map, CU_TENSOR_MAP_DATA_TYPE_UINT64, 3, p.w, dims, strides, box,
-                           CU_TENSOR_MAP_SWIZZLE_NONE, what);
+                           CU_TENSOR_MAP_SWIZZLE_NONE, [&](char* what, size_t size) {
+                             std::snprintf(what, size, "packed weights: n-blocks=%d k=%d tile=%d", p.nbp, p.nch * 64,
+                                           tn);
+                           });
 }
 
 template <int CW, int TN, int MT, bool ZEROS, bool SCALE_IN_A, bool WG = (MT >= 4), bool CHUNK_BATCH = false,
